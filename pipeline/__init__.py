@@ -1,0 +1,1 @@
+"""The wirenews pipeline: its graph, options, command line and IO connectors."""

@@ -1,0 +1,1 @@
+"""IO connectors: article files in, Avro files out (Kafka in the modules beside)."""

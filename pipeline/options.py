@@ -1,0 +1,55 @@
+"""The pipeline's options, a ``PipelineOptions`` subclass so Beam's launchers see them.
+
+Each flag has a hyphenated spelling for people (``--max-record-bytes``) and an
+underscored one for launchers that expect Beam's style (``--max_record_bytes``).
+
+Example:
+    options = PipelineOptions(argv).view_as(WirenewsOptions)
+    options.source, options.output
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.parse import DEFAULT_MAX_RECORD_BYTES
+
+__all__ = ["WirenewsOptions"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        message = f"must be a positive integer, got {text}"
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
+class WirenewsOptions(PipelineOptions):
+    """Where articles come from and where records go."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        def flag(name: str, **kwargs: Any) -> None:
+            dest = name.replace("-", "_")
+            spellings = [f"--{name}"] + ([f"--{dest}"] if dest != name else [])
+            parser.add_argument(*spellings, dest=dest, **kwargs)
+
+        flag(
+            "source",
+            help="Articles to read: a folder (read recursively), a file or a glob of "
+            ".txt/.json/.jsonl files, optionally gzipped.",
+        )
+        flag(
+            "output",
+            help="Folder for the output: articles-*.avro and dead_letters-*.avro.",
+        )
+        flag(
+            "max-record-bytes",
+            type=_positive_int,
+            default=DEFAULT_MAX_RECORD_BYTES,
+            help="Larger input records are dead-lettered unread (default: %(default)s, 10 MiB).",
+        )

@@ -1,0 +1,94 @@
+"""Fixtures shared by every tier of tests."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+SEED_PAGE = SEEDS / "000_109866a445957986.txt"
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    return SEEDS
+
+
+@pytest.fixture(scope="session")
+def seed_page() -> bytes:
+    return SEED_PAGE.read_bytes()
+
+
+def article_json(**fields: object) -> bytes:
+    """A JSON article with sensible defaults for the fields not given."""
+    document = {
+        "id": "t-1",
+        "url": "https://example.test/t-1",
+        "source": "Test Wire",
+        "published_at": "2024-11-26T09:30:00Z",
+        "headline": "Ministers agree on a plan",
+        "body": "LONDON — Ministers agreed on Tuesday to a plan for the harbour.\n\n"
+        "The plan was welcomed by the port authority, which had asked for it for years.",
+    }
+    document.update(fields)
+    return json.dumps({k: v for k, v in document.items() if v is not ...}).encode()
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path, seed_page: bytes) -> Callable[[], Path]:
+    """A folder of every kind of bad input the pipeline must survive.
+
+    Returns a builder so tests can add their own files first. The expected
+    error type of each file is in ``EXPECTED_BAD``.
+    """
+
+    def build() -> Path:
+        folder = tmp_path / "bad"
+        folder.mkdir(exist_ok=True)
+        (folder / "empty.txt").write_bytes(b"")
+        (folder / "random.txt").write_bytes(bytes(range(256)) * 8)
+        (folder / "controls.txt").write_bytes(bytes(range(1, 32)) * 40)
+        middle = len(seed_page) // 2
+        (folder / "invalid_utf8.txt").write_bytes(
+            seed_page[:middle] + b"\xff\xfe" + seed_page[middle:]
+        )
+        (folder / "broken.json").write_bytes(b'{"id": "x", "body": "unterminated')
+        (folder / "no_body.json").write_bytes(article_json(body=...))
+        (folder / "empty_body.json").write_bytes(article_json(body="   \n "))
+        (folder / "only_boilerplate.txt").write_bytes(
+            b"Share\n\nAdvertisement\n\nRead more\n\n12\n\n"
+            b"\xc2\xa9 2024 Example News. All rights reserved.\n"
+        )
+        (folder / "corrupt.json.gz").write_bytes(gzip.compress(article_json())[:40])
+        (folder / "lines.jsonl").write_bytes(
+            article_json(id="ok-1") + b"\n" + b"[1, 2]\n" + b"\n" + article_json(id="ok-2") + b"\n"
+        )
+        huge_body = "\n\n".join(
+            f"Paragraph {n} of a very long feature about the harbour and its ministers." * 12
+            for n in range(2400)
+        )
+        (folder / "huge.json").write_bytes(article_json(id="huge", body=huge_body))
+        return folder
+
+    return build
+
+
+# file name (and line) → error type of its dead letter; None: becomes an article.
+EXPECTED_BAD = {
+    "empty.txt": "EmptyArticle",
+    "random.txt": "InvalidEncoding",
+    "controls.txt": "BinaryContent",
+    "invalid_utf8.txt": "InvalidEncoding",
+    "broken.json": "MalformedJson",
+    "no_body.json": "MissingField",
+    "empty_body.json": "EmptyArticle",
+    "only_boilerplate.txt": "EmptyArticle",
+    "corrupt.json.gz": "InvalidEncoding",
+    "lines.jsonl:2": "MalformedJson",
+}
+EXPECTED_GOOD_FROM_BAD = {"ok-1", "ok-2", "huge"}

@@ -1,0 +1,193 @@
+"""The ``wirenews`` command end to end, as a user runs it, output read back independently."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import avro.datafile
+import avro.io
+import fastavro
+import pytest
+
+from tests.conftest import EXPECTED_BAD, EXPECTED_GOOD_FROM_BAD, REPO
+
+WIRENEWS = Path(sys.executable).with_name("wirenews")
+GOLDEN = REPO / "tests" / "data" / "seeds_golden.jsonl"
+# Fields that depend on when and where the job ran.
+VOLATILE = {"ingested_at", "origin"}
+
+
+def wirenews(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(WIRENEWS), *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def read_avro(folder: Path, prefix: str) -> list[dict]:
+    records = []
+    for path in sorted(folder.glob(f"{prefix}-*.avro")):
+        with path.open("rb") as file:
+            records.extend(fastavro.reader(file))
+    return records
+
+
+def read_with_apache_avro(folder: Path, prefix: str) -> list[dict]:
+    records = []
+    for path in sorted(folder.glob(f"{prefix}-*.avro")):
+        with (
+            path.open("rb") as file,
+            avro.datafile.DataFileReader(file, avro.io.DatumReader()) as reader,
+        ):
+            records.extend(reader)
+    return records
+
+
+def summary_counts(stdout: str) -> tuple[int, int, int]:
+    line = stdout.strip().splitlines()[-1]
+    assert line.startswith("DONE: read "), line
+    words = line.replace(",", "").split()
+    return int(words[2]), int(words[5]), int(words[8])
+
+
+@pytest.fixture(scope="module")
+def seeds_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("out")
+    done = wirenews("run", "--source", "seeds/", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    return done, out
+
+
+def comparable(record: dict) -> dict:
+    record = {k: v for k, v in record.items() if k not in VOLATILE}
+    record["origin_file"] = Path(record.get("origin_file") or "").name
+    if record["published_at"] is not None:
+        record["published_at"] = record["published_at"].isoformat()
+    return record
+
+
+def test_seeds_become_articles_readable_by_two_implementations(seeds_run) -> None:
+    done, out = seeds_run
+    articles = read_avro(out, "articles")
+    assert summary_counts(done.stdout) == (15, 15, 0)
+    assert len(articles) == 15
+    assert read_avro(out, "dead_letters") == []
+    assert read_with_apache_avro(out, "articles") == articles
+    seeds = sorted(p.name for p in (REPO / "seeds").iterdir())
+    assert {Path(a["origin"]["path"]).name for a in articles} == set(seeds)
+    assert all(a["origin"]["kind"] == "file" and a["ingested_at"].tzinfo for a in articles)
+
+
+def test_seed_page_fields(seeds_run) -> None:
+    _, out = seeds_run
+    [page] = [
+        a
+        for a in read_avro(out, "articles")
+        if a["origin"]["path"].endswith("000_109866a445957986.txt")
+    ]
+    assert page["headline"] == (
+        "NATO leader sidesteps discussion on Ukraine’s membership, "
+        "emphasizing support for Kyiv’s defense efforts."
+    )
+    assert page["dateline"] == "BRUSSELS"
+    assert page["body"].startswith("On Tuesday, NATO Secretary-General Mark Rutte")
+    assert "Home World Live" not in page["body"]
+    assert "\n\n0\n\n" not in page["body"]
+    assert page["language"] == "en"
+
+
+def test_seeds_match_the_golden_output(seeds_run) -> None:
+    """Every field of every seed article, against a reviewed copy in tests/data."""
+    _, out = seeds_run
+    articles = []
+    for article in read_avro(out, "articles"):
+        article["origin_file"] = article["origin"]["path"]
+        articles.append(comparable(article))
+    articles.sort(key=lambda a: a["origin_file"])
+    if os.environ.get("WIRENEWS_UPDATE_GOLDEN"):
+        GOLDEN.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles))
+    golden = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
+    assert articles == golden
+
+
+def test_no_temporary_files_are_left_behind(seeds_run) -> None:
+    _, out = seeds_run
+    assert sorted(p.name for p in out.iterdir()) == [
+        "articles-00000-of-00001.avro",
+        "dead_letters-00000-of-00001.avro",
+    ]
+
+
+def test_bad_input_never_stops_the_run_and_nothing_is_lost(
+    tmp_path: Path, bad_inputs: Callable[[], Path]
+) -> None:
+    folder = bad_inputs()
+    (folder / "oversized.jsonl").write_bytes(b'{"body": "' + b"word " * 800_000 + b'"}\n')
+    out = tmp_path / "out"
+    done = wirenews(
+        "run", "--source", str(folder), "--output", str(out), "--max-record-bytes", "3000000"
+    )
+    assert done.returncode == 0, done.stderr
+    read, written, dead = summary_counts(done.stdout)
+    articles = read_avro(out, "articles")
+    letters = read_avro(out, "dead_letters")
+    assert read == written + dead
+    assert (written, dead) == (len(articles), len(letters))
+    assert {a["id"] for a in articles} == EXPECTED_GOOD_FROM_BAD
+    by_place = {}
+    for letter in letters:
+        name = Path(letter["origin"]["path"]).name
+        by_place[f"{name}:{letter['origin']['line']}" if letter["origin"]["line"] else name] = (
+            letter
+        )
+    assert {k: v["error_type"] for k, v in by_place.items()} == {
+        **EXPECTED_BAD,
+        "oversized.jsonl:1": "RecordTooLarge",
+    }
+    assert all(letter["error_message"] for letter in letters)
+    assert by_place["broken.json"]["payload"] == (folder / "broken.json").read_bytes()
+    oversized = by_place["oversized.jsonl:1"]
+    assert oversized["payload_size"] == 4_000_012
+    assert len(oversized["payload"]) == 65536
+    assert oversized["stage"] == "read"
+
+
+def test_a_rerun_replaces_the_output_of_the_earlier_run(tmp_path: Path, seeds_dir: Path) -> None:
+    out = tmp_path / "out"
+    first = wirenews(
+        "run",
+        "--source",
+        str(seeds_dir),
+        "--output",
+        str(out),
+        "--direct_num_workers=2",
+        "--direct_running_mode=multi_threading",
+    )
+    assert first.returncode == 0, first.stderr
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "one.txt").write_bytes((seeds_dir / "000_109866a445957986.txt").read_bytes())
+    second = wirenews("run", "--source", str(single), "--output", str(out))
+    assert second.returncode == 0, second.stderr
+    assert len(read_avro(out, "articles")) == 1
+
+
+def test_usage_errors_are_one_clear_line(tmp_path: Path) -> None:
+    missing = wirenews("run", "--output", str(tmp_path))
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == "wirenews run: --source is required"
+    nothing = wirenews("run", "--source", str(tmp_path / "nope"), "--output", str(tmp_path))
+    assert nothing.returncode == 2
+    assert "no article files" in nothing.stderr
+    assert "Traceback" not in nothing.stderr
+
+
+def test_help_lists_the_options() -> None:
+    shown = wirenews("run", "--help")
+    assert shown.returncode == 0
+    for flag in ("--source", "--output", "--max-record-bytes"):
+        assert flag in shown.stdout

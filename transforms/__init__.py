@@ -1,0 +1,1 @@
+"""Pure cores and thin Beam transforms: parsing, cleaning, dedup, entities, quotes."""

@@ -1,0 +1,29 @@
+"""Offline language identification with py3langid (its model ships in the wheel).
+
+Example:
+    detect_language("Le gouvernement a annoncé mardi…")  # "fr"
+"""
+
+from __future__ import annotations
+
+import re
+
+import py3langid
+
+__all__ = ["UNDETERMINED", "detect_language"]
+
+UNDETERMINED = "und"
+# Enough of the text to decide; the rest only costs time.
+_SAMPLE_CHARS = 2000
+# Fewer letters than this and any answer would be a guess.
+_MIN_LETTERS = 20
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code of the text's language, or ``"und"`` when there is too little text."""
+    sample = text[:_SAMPLE_CHARS]
+    if len(_LETTER.findall(sample)) < _MIN_LETTERS:
+        return UNDETERMINED
+    language, _score = py3langid.classify(sample)
+    return str(language)

@@ -1,0 +1,51 @@
+"""Per-step counters and throttled progress logs, written once for every DoFn.
+
+Example:
+    metrics = StepMetrics("parse")     # in DoFn.setup()
+    metrics.received(); metrics.ok()   # counters wirenews:parse.received, parse.ok
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from apache_beam.metrics import Metrics
+
+__all__ = ["NAMESPACE", "StepMetrics"]
+
+NAMESPACE = "wirenews"
+LOGGER = logging.getLogger(__name__)
+# A long run logs where each step is at most this often, per worker.
+_PROGRESS_INTERVAL_SECONDS = 10.0
+
+
+class StepMetrics:
+    """Counters ``<step>.received``, ``<step>.ok``, ``<step>.dead_lettered``, and progress."""
+
+    def __init__(self, step: str) -> None:
+        self._step = step
+        self._received = Metrics.counter(NAMESPACE, f"{step}.received")
+        self._ok = Metrics.counter(NAMESPACE, f"{step}.ok")
+        self._dead_lettered = Metrics.counter(NAMESPACE, f"{step}.dead_lettered")
+        self._count = 0
+        self._started = time.monotonic()
+        self._next_log = self._started + _PROGRESS_INTERVAL_SECONDS
+
+    def received(self, count: int = 1) -> None:
+        """Count records that entered the step, logging progress now and then."""
+        self._received.inc(count)
+        self._count += count
+        now = time.monotonic()
+        if now >= self._next_log:
+            self._next_log = now + _PROGRESS_INTERVAL_SECONDS
+            rate = self._count / (now - self._started)
+            LOGGER.info("%s: %s records so far (%.0f/s)", self._step, f"{self._count:,}", rate)
+
+    def ok(self, count: int = 1) -> None:
+        """Count records the step passed on."""
+        self._ok.inc(count)
+
+    def dead_lettered(self, count: int = 1) -> None:
+        """Count records the step sent to the dead letters."""
+        self._dead_lettered.inc(count)
