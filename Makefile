@@ -5,8 +5,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOURCE ?= seeds/
 OUTPUT ?= out/
+# Prism, Beam's local runner for streaming jobs, at the Beam version we pin.
+BEAM_VERSION := 2.77.0
+PRISM := .bin/prism
 
-.PHONY: help run test lint clean
+# Debian packages the tests use: kcat (an independent Kafka client). Java 17 and Maven,
+# which the local Kafka broker needs, come with the machine.
+DEBIAN_PACKAGES := kcat
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help run test lint clean system-deps prism
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -27,7 +35,19 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 run: $(VENV)/.installed ## Set up .venv and run the seeds through the pipeline into out/ (DirectRunner).
 	$(BIN)/wirenews run --source $(SOURCE) --output $(OUTPUT)
 
-test: $(VENV)/.installed-dev ## Install what the tests need and run the whole suite.
+system-deps: ## Install the Debian packages the tests use.
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(PRISM):
+	GOBIN=$(CURDIR)/.bin GOFLAGS=-buildvcs=false go install github.com/apache/beam/sdks/v2/go/cmd/prism@v$(BEAM_VERSION)
+
+prism: $(PRISM) ## Build Prism (streaming runs) from the Go module proxy into .bin/.
+
+test: $(VENV)/.installed-dev system-deps $(PRISM) ## Install what the tests need and run the whole suite (it starts a Kafka broker).
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev ## ruff over everything.

@@ -2,6 +2,7 @@
 
 Example:
     wirenews run --source seeds/ --output out/ [--runner ... any Beam flag]
+    wirenews feed --bootstrap 127.0.0.1:9092 --topic wire --partitions 3 seeds/
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     for name in ("wirenews", "pipeline", "transforms"):
         logging.getLogger(name).setLevel(logging.INFO)
+    # kafka-python logs every refused connection; our own messages say what matters.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     if verbose:
         logging.getLogger().setLevel(logging.INFO)
 
@@ -50,6 +53,20 @@ def _parser() -> argparse.ArgumentParser:
         "--direct_num_workers, ...) passes through to Beam.",
     )
     WirenewsOptions._add_argparse_args(run)  # noqa: SLF001 - the same flags Beam parses
+    feed = commands.add_parser(
+        "feed",
+        help="Publish article files onto a Kafka topic.",
+        description="Publish articles (.txt/.json/.jsonl, gzipped or not; folders, globs, "
+        "or - for JSON Lines on stdin) as one message each: key = id, value = JSON.",
+    )
+    feed.add_argument("paths", nargs="+", metavar="PATH")
+    feed.add_argument("--bootstrap", required=True, metavar="HOST:PORT[,HOST:PORT]")
+    feed.add_argument("--topic", required=True)
+    feed.add_argument(
+        "--partitions", type=int, metavar="N", help="Create the topic with N partitions if absent."
+    )
+    feed.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE")
+    feed.add_argument("--kafka-password-env", metavar="VAR")
     return parser
 
 
@@ -62,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, _beam_flags = parser.parse_known_args(argv)
     if args.command == "run":
         return _run_command(parser, argv[argv.index("run") + 1 :])
-    return 2
+    return _feed_command(parser.parse_args(argv))
 
 
 def _run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
@@ -74,7 +91,33 @@ def _run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     except WirenewsError as exc:
         parser.exit(2, f"wirenews run: {exc}\n")
     print(report.summary())  # noqa: T201 - the command's output
-    return 0 if report.state == "DONE" else 1
+    return 0 if report.succeeded else 1
+
+
+def _feed_command(args: argparse.Namespace) -> int:
+    from pipeline.feed import feed  # noqa: PLC0415
+    from pipeline.io.kafka_client import KafkaSettings, KafkaUnavailable  # noqa: PLC0415
+    from transforms.errors import WirenewsError  # noqa: PLC0415
+
+    try:
+        settings = KafkaSettings.from_flags(
+            args.bootstrap, args.kafka_config, args.kafka_password_env
+        )
+        report = feed(
+            settings,
+            args.topic,
+            args.paths,
+            partitions=args.partitions,
+            on_progress=lambda r: LOGGER.info("%s so far", r.summary()),
+        )
+    except KafkaUnavailable as exc:
+        print(f"wirenews feed: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except WirenewsError as exc:
+        print(f"wirenews feed: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(report.summary())  # noqa: T201 - the command's output
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

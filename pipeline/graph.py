@@ -1,5 +1,9 @@
 """The pipeline graph: read → parse → write, each input ending in exactly one output.
 
+Batch jobs (a folder, or a Kafka topic read ``--until-end``) write sharded Avro
+files once at the end; streaming jobs (a Kafka topic) write a file per window
+and source partition, and commit the consumer group's offsets as files land.
+
 Example:
     outputs = build_outputs(pipeline, options)   # PCollections, for tests
     build(pipeline, options)                     # the same, written to --output
@@ -7,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -15,44 +20,143 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.io.avro import WriteAvro
 from pipeline.io.files import ReadArticleFiles
+from pipeline.io.kafka_client import (
+    KafkaSettings,
+    KafkaTopic,
+    commit_offsets,
+    is_kafka_url,
+    parse_start,
+)
+from pipeline.io.kafka_commit import CommitOffsets
+from pipeline.io.kafka_read import RANGES, RECORDS, ReadFromKafka
+from pipeline.io.windowed_files import WriteWindowedAvro
 from pipeline.options import WirenewsOptions
 from transforms.parse import ParseArticles
 
-__all__ = ["ARTICLES_PREFIX", "DEAD_LETTERS_PREFIX", "JobOutputs", "build", "build_outputs"]
+__all__ = [
+    "ARTICLES_PREFIX",
+    "DEAD_LETTERS_PREFIX",
+    "JobOutputs",
+    "build",
+    "build_outputs",
+    "is_streaming",
+]
 
 ARTICLES_PREFIX = "articles"
 DEAD_LETTERS_PREFIX = "dead_letters"
 
 
 class JobOutputs(NamedTuple):
-    """The pipeline's outputs; every input record ends in exactly one of them."""
+    """The pipeline's outputs; every input record ends in exactly one of them.
+
+    ``after_success`` runs once a batch job is done and its outputs are durable:
+    a bounded Kafka run commits its consumer group's offsets there. ``commit``
+    is the streaming counterpart, applied to what the writers acknowledge.
+    """
 
     articles: beam.PCollection
     dead_letters: beam.PCollection
+    after_success: Callable[[], None]
+    ranges: beam.PCollection | None = None
+    commit: CommitOffsets | None = None
+
+
+def is_streaming(options: PipelineOptions) -> bool:
+    """Whether the job reads without end: a Kafka source without ``--until-end``."""
+    wirenews = options.view_as(WirenewsOptions)
+    return is_kafka_url(wirenews.source) and not wirenews.until_end
 
 
 def build_outputs(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     """Add the reading and processing steps to ``pipeline``."""
     wirenews = options.view_as(WirenewsOptions)
+    if is_kafka_url(wirenews.source):
+        return _from_kafka(pipeline, wirenews)
     read = pipeline | "ReadArticles" >> ReadArticleFiles(wirenews.source, wirenews.max_record_bytes)
-    parsed = read[ReadArticleFiles.RECORDS] | "ParseArticles" >> ParseArticles(
-        wirenews.max_record_bytes
+    return _process(
+        read[ReadArticleFiles.RECORDS], (read[ReadArticleFiles.DEAD_LETTERS],), wirenews
     )
+
+
+def _from_kafka(pipeline: beam.Pipeline, wirenews: WirenewsOptions) -> JobOutputs:
+    topic = KafkaTopic.parse(wirenews.source)
+    settings = kafka_settings(wirenews, topic.bootstrap)
+    group = wirenews.group
+    start = (
+        parse_start(wirenews.start) if wirenews.start else ("committed" if group else "earliest")
+    )
+    bounded = bool(wirenews.until_end)
+    reader = ReadFromKafka(settings, topic.topic, start=start, group=group, bounded=bounded)
+    read = pipeline | "ReadArticles" >> reader
+
+    def commit_at_end() -> None:
+        if group and bounded:
+            commit_offsets(settings, group, reader.offsets_to_commit)
+
+    outputs = _process(read[RECORDS], (), wirenews, after_success=commit_at_end)
+    if bounded or not group:
+        return outputs
+    starts = {f"{r.topic}/{r.partition}": r.start for r in reader.ranges}
+    return outputs._replace(ranges=read[RANGES], commit=CommitOffsets(settings, group, starts))
+
+
+def _process(
+    records: beam.PCollection,
+    read_dead_letters: tuple[beam.PCollection, ...],
+    wirenews: WirenewsOptions,
+    after_success: Callable[[], None] = lambda: None,
+) -> JobOutputs:
+    parsed = records | "ParseArticles" >> ParseArticles(wirenews.max_record_bytes)
     dead_letters = (
-        read[ReadArticleFiles.DEAD_LETTERS],
+        *read_dead_letters,
         parsed[ParseArticles.DEAD_LETTERS],
     ) | "CollectDeadLetters" >> beam.Flatten()
-    return JobOutputs(articles=parsed[ParseArticles.ARTICLES], dead_letters=dead_letters)
+    return JobOutputs(
+        articles=parsed[ParseArticles.ARTICLES],
+        dead_letters=dead_letters,
+        after_success=after_success,
+    )
+
+
+def kafka_settings(wirenews: WirenewsOptions, bootstrap: str) -> KafkaSettings:
+    """Client settings for ``bootstrap`` from the pass-through flags."""
+    return KafkaSettings.from_flags(
+        bootstrap, wirenews.kafka_config or (), wirenews.kafka_password_env
+    )
 
 
 def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     """Add the whole job to ``pipeline``, writing its outputs under ``--output``."""
-    output = options.view_as(WirenewsOptions).output
+    wirenews = options.view_as(WirenewsOptions)
+    output = wirenews.output
     outputs = build_outputs(pipeline, options)
-    outputs.articles | "WriteArticles" >> WriteAvro(
-        FileSystems.join(output, ARTICLES_PREFIX), "Article", counter="write_articles"
+    if not is_streaming(options):
+        outputs.articles | "WriteArticles" >> WriteAvro(
+            FileSystems.join(output, ARTICLES_PREFIX), "Article", counter="write_articles"
+        )
+        outputs.dead_letters | "WriteDeadLetters" >> WriteAvro(
+            FileSystems.join(output, DEAD_LETTERS_PREFIX),
+            "DeadLetter",
+            counter="write_dead_letters",
+        )
+        return outputs
+    window = wirenews.window
+    written = (
+        outputs.articles
+        | "WriteArticles"
+        >> WriteWindowedAvro(
+            output, ARTICLES_PREFIX, "Article", window_seconds=window, counter="write_articles"
+        ),
+        outputs.dead_letters
+        | "WriteDeadLetters"
+        >> WriteWindowedAvro(
+            output,
+            DEAD_LETTERS_PREFIX,
+            "DeadLetter",
+            window_seconds=window,
+            counter="write_dead_letters",
+        ),
     )
-    outputs.dead_letters | "WriteDeadLetters" >> WriteAvro(
-        FileSystems.join(output, DEAD_LETTERS_PREFIX), "DeadLetter", counter="write_dead_letters"
-    )
+    if outputs.commit is not None:
+        (outputs.ranges, *written) | "CommitOffsets" >> outputs.commit
     return outputs

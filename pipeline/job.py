@@ -8,6 +8,8 @@ Example:
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,10 +17,10 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.runner import PipelineResult
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from pipeline.graph import ARTICLES_PREFIX, DEAD_LETTERS_PREFIX, build
+from pipeline.graph import ARTICLES_PREFIX, DEAD_LETTERS_PREFIX, build, is_streaming
 from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.options import WirenewsOptions
 from pipeline.runner import choose_runner
@@ -28,6 +30,7 @@ from transforms.metrics import NAMESPACE
 __all__ = ["JobReport", "run"]
 
 LOGGER = logging.getLogger(__name__)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,19 @@ class JobReport:
     """What a finished run did, from the pipeline's own counters."""
 
     state: str
+    streaming: bool
     read: int
     articles: int
     dead_letters: int
     elapsed_seconds: float
     result: PipelineResult
+
+    @property
+    def succeeded(self) -> bool:
+        """Done, or (streaming) stopped on request."""
+        return self.state == PipelineState.DONE or (
+            self.streaming and self.state == PipelineState.CANCELLED
+        )
 
     def summary(self) -> str:
         """One line for people: counts, time and rate."""
@@ -63,15 +74,21 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         if not getattr(wirenews, name):
             message = f"--{name} is required"
             raise WirenewsError(message)
-    _remove_earlier_output(wirenews.output)
+    streaming = is_streaming(options)
+    options.view_as(StandardOptions).streaming = streaming
+    if not streaming:
+        _remove_earlier_output(wirenews.output)
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
-    build(pipeline, options)
+    outputs = build(pipeline, options)
     result = pipeline.run()
-    state = result.wait_until_finish()
+    state = _wait(result, streaming)
+    if state == PipelineState.DONE:
+        outputs.after_success()
     counters = _counters(result)
     return JobReport(
         state=str(state),
+        streaming=streaming,
         read=counters.get("read.received", 0),
         articles=counters.get("write_articles.ok", 0),
         dead_letters=counters.get("write_dead_letters.ok", 0),
@@ -80,10 +97,44 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     )
 
 
+def _wait(result: PipelineResult, streaming: bool) -> str:
+    """Wait for the end; a streaming job ends when asked to (SIGINT or SIGTERM)."""
+    if not streaming:
+        return result.wait_until_finish()
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    try:
+        LOGGER.info("streaming until stopped (Ctrl-C or SIGTERM)")
+        while not stop.wait(1.0):
+            if PipelineState.is_terminal(result.state):
+                return result.state
+        LOGGER.info("stopping: cancelling the streaming job")
+        _expect_shutdown_noise()
+        try:
+            result.cancel()
+        except Exception as exc:
+            LOGGER.info("the runner had already stopped (%s)", type(exc).__name__)
+        return PipelineState.CANCELLED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _expect_shutdown_noise() -> None:
+    """Once a stream is being stopped, broken gRPC streams of Beam's workers are expected."""
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+    threading.excepthook = lambda args: LOGGER.debug(
+        "during shutdown: %s in %s", args.exc_type.__name__, args.thread
+    )
+
+
 def _remove_earlier_output(output: str) -> None:
-    """Delete files an earlier run left under ``output``, so shards never mix."""
+    """Delete the shards an earlier batch run left under ``output``, so shards never mix.
+
+    Streaming files (named by window) are kept: a restarted stream goes on adding.
+    """
     patterns = [
-        FileSystems.join(output, f"{prefix}-*{AVRO_SUFFIX}")
+        FileSystems.join(output, f"{prefix}-?????-of-?????{AVRO_SUFFIX}")
         for prefix in (ARTICLES_PREFIX, DEAD_LETTERS_PREFIX)
     ]
     stale = [m.path for found in FileSystems.match(patterns) for m in found.metadata_list]
@@ -95,7 +146,11 @@ def _remove_earlier_output(output: str) -> None:
 def _counters(result: PipelineResult) -> dict[str, int]:
     """Our counters by name, summed over steps; committed values where the runner has them."""
     totals: dict[str, int] = {}
-    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    try:
+        query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    except Exception as exc:
+        LOGGER.warning("the runner did not report the job's counters (%s)", type(exc).__name__)
+        return totals
     for counter in query["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)

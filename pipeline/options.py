@@ -48,6 +48,42 @@ class WirenewsOptions(PipelineOptions):
             help="Folder for the output: articles-*.avro and dead_letters-*.avro.",
         )
         flag(
+            "group",
+            help="Kafka consumer group: offsets are committed to it once the records "
+            "below them are in an output.",
+        )
+        flag(
+            "start",
+            default=None,
+            help="Where a Kafka read starts: earliest, latest, committed (the group's "
+            "offsets), or an ISO 8601 time. Default: committed with --group, else earliest.",
+        )
+        flag(
+            "until-end",
+            action="store_true",
+            default=False,
+            help="Bounded Kafka read: stop at the end offsets present at launch.",
+        )
+        flag(
+            "window",
+            type=_positive_int,
+            default=60,
+            help="Streaming runs write a file per window of this many seconds "
+            "(default: %(default)s).",
+        )
+        flag(
+            "kafka-config",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="A kafka-python client setting, e.g. security_protocol=SASL_SSL (repeatable).",
+        )
+        flag(
+            "kafka-password-env",
+            metavar="VAR",
+            help="Environment variable holding the SASL password (never put it in a flag).",
+        )
+        flag(
             "max-record-bytes",
             type=_positive_int,
             default=DEFAULT_MAX_RECORD_BYTES,

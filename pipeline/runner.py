@@ -1,10 +1,16 @@
 """Choosing the runner for a job.
 
-``--runner`` unset (or ``DirectRunner``) on a batch job runs on Beam's FnApiRunner,
-the engine the DirectRunner itself uses for batch, chosen directly: the
-DirectRunner would first try to download Prism from GitHub, which an offline
-machine cannot do and a pipeline should not do behind its user's back. Any other
-``--runner`` is Beam's to resolve.
+``--runner`` unset (or ``DirectRunner``):
+
+- a batch job runs on Beam's FnApiRunner, the engine the DirectRunner itself uses
+  for batch, chosen directly: the DirectRunner would first try to download Prism
+  from GitHub, which an offline machine cannot do and a pipeline should not do
+  behind its user's back;
+- a streaming job runs on Prism, Beam's local portable runner, from a binary on
+  this machine (``--prism_location``, ``$WIRENEWS_PRISM``, ``.bin/prism`` in the
+  repository, or ``prism`` on the PATH); ``make prism`` builds it offline.
+
+Any other ``--runner`` is Beam's to resolve.
 
 Example:
     pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
@@ -13,24 +19,56 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+from pathlib import Path
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    PrismRunnerOptions,
+    StandardOptions,
+)
 from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
+from apache_beam.runners.portability.prism_runner import PrismRunner
 from apache_beam.runners.runner import PipelineRunner
 
-__all__ = ["choose_runner"]
+from transforms.errors import WirenewsError
+
+__all__ = ["choose_runner", "find_prism"]
 
 LOGGER = logging.getLogger(__name__)
 _DIRECT = {None, "DirectRunner", "direct", "SwitchingDirectRunner"}
+_REPO_PRISM = Path(__file__).resolve().parent.parent / ".bin" / "prism"
+
+
+def find_prism() -> str | None:
+    """A Prism binary on this machine, if there is one."""
+    candidates = [os.environ.get("WIRENEWS_PRISM"), str(_REPO_PRISM), shutil.which("prism")]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 
 def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
-    """The runner to pass to ``beam.Pipeline``; None lets Beam resolve ``--runner``."""
+    """The runner to pass to ``beam.Pipeline``; None lets Beam resolve ``--runner``.
+
+    Raises:
+        WirenewsError: a streaming job and no Prism binary to run it on.
+    """
     standard = options.view_as(StandardOptions)
-    if standard.runner not in _DIRECT or standard.streaming:
+    if standard.runner not in _DIRECT:
         return None
+    if standard.streaming:
+        prism = options.view_as(PrismRunnerOptions)
+        prism.prism_location = prism.prism_location or find_prism()
+        if not prism.prism_location:
+            message = (
+                "streaming runs need Prism, Beam's local runner: build it with `make prism` "
+                "(go install, offline), or pass --prism_location=PATH"
+            )
+            raise WirenewsError(message)
+        LOGGER.info("streaming on Prism (%s)", prism.prism_location)
+        return PrismRunner()
     LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
     # Workers read the pipeline options from the provision info, as under the DirectRunner.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())

@@ -4,14 +4,42 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import fastavro
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 SEED_PAGE = SEEDS / "000_109866a445957986.txt"
+WIRENEWS = Path(sys.executable).with_name("wirenews")
+
+
+def run_wirenews(
+    *args: str, timeout: float = 600, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``wirenews`` command as a user would."""
+    return subprocess.run(
+        [str(WIRENEWS), *args],
+        cwd=REPO,
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def read_avro(folder: Path, prefix: str) -> list[dict]:
+    """Every record of the ``<prefix>-*.avro`` files in ``folder``, read with plain fastavro."""
+    records = []
+    for path in sorted(folder.glob(f"{prefix}-*.avro")):
+        with path.open("rb") as file:
+            records.extend(fastavro.reader(file))
+    return records
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,9 @@ DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024
 # share the bytes are binary that happened to decode.
 _MAX_CONTROL_SHARE = 0.01
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_OPTIONAL_TEXT_FIELDS = ("headline", "url", "source")
+# Optional fields of a JSON article; "dateline" and "byline" are what
+# `wirenews feed` sends once it has taken them out of the body.
+_OPTIONAL_TEXT_FIELDS = ("headline", "url", "source", "dateline", "byline")
 
 
 def parse_record(
@@ -97,8 +99,8 @@ def parse_record(
         published_at=fields.get("published_at"),
         ingested_at=ingested_at,
         headline=cleaned.headline,
-        dateline=cleaned.dateline,
-        byline=cleaned.byline,
+        dateline=fields.get("dateline") or cleaned.dateline,
+        byline=fields.get("byline") or cleaned.byline,
         language=detect_language(body),
         body=body,
         word_count=count_words(body),

@@ -3,35 +3,18 @@
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import avro.datafile
 import avro.io
-import fastavro
 import pytest
 
-from tests.conftest import EXPECTED_BAD, EXPECTED_GOOD_FROM_BAD, REPO
+from tests.conftest import EXPECTED_BAD, EXPECTED_GOOD_FROM_BAD, REPO, read_avro, run_wirenews
 
-WIRENEWS = Path(sys.executable).with_name("wirenews")
 GOLDEN = REPO / "tests" / "data" / "seeds_golden.jsonl"
 # Fields that depend on when and where the job ran.
 VOLATILE = {"ingested_at", "origin"}
-
-
-def wirenews(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(WIRENEWS), *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
-    )
-
-
-def read_avro(folder: Path, prefix: str) -> list[dict]:
-    records = []
-    for path in sorted(folder.glob(f"{prefix}-*.avro")):
-        with path.open("rb") as file:
-            records.extend(fastavro.reader(file))
-    return records
 
 
 def read_with_apache_avro(folder: Path, prefix: str) -> list[dict]:
@@ -57,7 +40,7 @@ def seeds_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path_factory.mktemp("out")
-    done = wirenews("run", "--source", "seeds/", "--output", str(out))
+    done = run_wirenews("run", "--source", "seeds/", "--output", str(out))
     assert done.returncode == 0, done.stderr
     return done, out
 
@@ -128,7 +111,7 @@ def test_bad_input_never_stops_the_run_and_nothing_is_lost(
     folder = bad_inputs()
     (folder / "oversized.jsonl").write_bytes(b'{"body": "' + b"word " * 800_000 + b'"}\n')
     out = tmp_path / "out"
-    done = wirenews(
+    done = run_wirenews(
         "run", "--source", str(folder), "--output", str(out), "--max-record-bytes", "3000000"
     )
     assert done.returncode == 0, done.stderr
@@ -158,7 +141,7 @@ def test_bad_input_never_stops_the_run_and_nothing_is_lost(
 
 def test_a_rerun_replaces_the_output_of_the_earlier_run(tmp_path: Path, seeds_dir: Path) -> None:
     out = tmp_path / "out"
-    first = wirenews(
+    first = run_wirenews(
         "run",
         "--source",
         str(seeds_dir),
@@ -171,23 +154,23 @@ def test_a_rerun_replaces_the_output_of_the_earlier_run(tmp_path: Path, seeds_di
     single = tmp_path / "single"
     single.mkdir()
     (single / "one.txt").write_bytes((seeds_dir / "000_109866a445957986.txt").read_bytes())
-    second = wirenews("run", "--source", str(single), "--output", str(out))
+    second = run_wirenews("run", "--source", str(single), "--output", str(out))
     assert second.returncode == 0, second.stderr
     assert len(read_avro(out, "articles")) == 1
 
 
 def test_usage_errors_are_one_clear_line(tmp_path: Path) -> None:
-    missing = wirenews("run", "--output", str(tmp_path))
+    missing = run_wirenews("run", "--output", str(tmp_path))
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == "wirenews run: --source is required"
-    nothing = wirenews("run", "--source", str(tmp_path / "nope"), "--output", str(tmp_path))
+    nothing = run_wirenews("run", "--source", str(tmp_path / "nope"), "--output", str(tmp_path))
     assert nothing.returncode == 2
     assert "no article files" in nothing.stderr
     assert "Traceback" not in nothing.stderr
 
 
 def test_help_lists_the_options() -> None:
-    shown = wirenews("run", "--help")
+    shown = run_wirenews("run", "--help")
     assert shown.returncode == 0
     for flag in ("--source", "--output", "--max-record-bytes"):
         assert flag in shown.stdout

@@ -1,0 +1,183 @@
+"""``wirenews feed``: publish article files onto a Kafka topic, one message per article.
+
+Each article is parsed as the pipeline would parse it, so only articles are sent:
+key = the article id, value = the article as JSON (the input format's fields, with
+dateline and byline taken out of the body), headers = content type and origin.
+Files that cannot be parsed are reported and skipped.
+
+Example:
+    report = feed(settings, "wire", ["seeds/"], partitions=3)
+    print(report.summary())
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import IO
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
+
+from pipeline.io.files import expand_source, read_file
+from pipeline.io.kafka_client import KafkaSettings, create_topic, unreachable
+from pipeline.io.kafka_read import CONTENT_TYPE_HEADER, ORIGIN_HEADER
+from transforms.errors import ArticleError
+from transforms.parse import DEFAULT_MAX_RECORD_BYTES, parse_record
+from transforms.records import Article, DeadLetter, MediaType, Origin, RawRecord
+
+__all__ = ["FeedReport", "article_message", "feed"]
+
+LOGGER = logging.getLogger(__name__)
+STDIN = "-"
+_PROGRESS_SECONDS = 5.0
+_JSON = MediaType.JSON.value.encode()
+
+
+@dataclass
+class FeedReport:
+    """What a feed did."""
+
+    topic: str
+    sent: int = 0
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for people."""
+        rate = self.sent / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+        return (
+            f"sent {self.sent:,} articles to {self.topic} in {self.elapsed_seconds:.1f} s "
+            f"({rate:,.0f}/s); skipped {len(self.skipped):,} unparseable; "
+            f"failed {len(self.failed):,}"
+        )
+
+
+def article_message(article: Article) -> bytes:
+    """The article as a JSON object in the pipeline's own input format."""
+    published = article.published_at.isoformat() if article.published_at else None
+    document = {
+        "id": article.id,
+        "url": article.url,
+        "source": article.source,
+        "published_at": published,
+        "headline": article.headline,
+        "dateline": article.dateline,
+        "byline": article.byline,
+        "body": article.body,
+    }
+    return json.dumps(
+        {k: v for k, v in document.items() if v is not None}, ensure_ascii=False
+    ).encode()
+
+
+def raw_inputs(
+    paths: Iterable[str],
+    stdin: IO[bytes] | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> Iterator[RawRecord | DeadLetter]:
+    """Every record of every path; ``-`` reads JSON Lines from standard input."""
+    for path in paths:
+        if path == STDIN:
+            stream = stdin or sys.stdin.buffer
+            for number, line in enumerate(stream, start=1):
+                if line.strip():
+                    yield RawRecord(
+                        line.rstrip(b"\r\n"), Origin.file("<stdin>", number), MediaType.JSON
+                    )
+            continue
+        for file in expand_source(path):
+            yield from read_file(file, max_record_bytes)
+
+
+def feed(
+    settings: KafkaSettings,
+    topic: str,
+    paths: Iterable[str],
+    *,
+    partitions: int | None = None,
+    stdin: IO[bytes] | None = None,
+    on_progress: Callable[[FeedReport], None] | None = None,
+) -> FeedReport:
+    """Publish every article under ``paths`` to ``topic``.
+
+    Raises:
+        KafkaUnavailable: no broker answered.
+    """
+    started = time.monotonic()
+    report = FeedReport(topic=topic)
+    producer = _producer(settings)
+    try:
+        if partitions and create_topic(settings, topic, partitions):
+            LOGGER.info("created topic %s with %d partitions", topic, partitions)
+        pending: list[tuple[str, FutureRecordMetadata]] = []
+        next_progress = started + _PROGRESS_SECONDS
+        now = datetime.now(timezone.utc)
+        for item in raw_inputs(paths, stdin):
+            if isinstance(item, DeadLetter):
+                _skip(report, str(item.origin), item.error_message)
+                continue
+            try:
+                article = parse_record(item, ingested_at=now)
+            except ArticleError as exc:
+                _skip(report, str(item.origin), str(exc))
+                continue
+            future = producer.send(
+                topic,
+                key=article.id.encode(),
+                value=article_message(article),
+                headers=[(CONTENT_TYPE_HEADER, _JSON), (ORIGIN_HEADER, str(item.origin).encode())],
+            )
+            pending.append((str(item.origin), future))
+            if time.monotonic() >= next_progress:
+                next_progress = time.monotonic() + _PROGRESS_SECONDS
+                _settle(pending, report)
+                report.elapsed_seconds = time.monotonic() - started
+                if on_progress:
+                    on_progress(report)
+        producer.flush()
+        _settle(pending, report)
+    finally:
+        producer.close()
+    report.elapsed_seconds = time.monotonic() - started
+    return report
+
+
+def _producer(settings: KafkaSettings) -> KafkaProducer:
+    try:
+        return KafkaProducer(
+            **settings.client_config(),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=20,
+            batch_size=512 * 1024,
+            max_request_size=DEFAULT_MAX_RECORD_BYTES + 64 * 1024,
+        )
+    except KafkaError as exc:
+        raise unreachable(settings, exc) from exc
+
+
+def _skip(report: FeedReport, origin: str, reason: str) -> None:
+    LOGGER.warning("skipped %s: %s", origin, reason)
+    report.skipped.append(origin)
+
+
+def _settle(pending: list[tuple[str, FutureRecordMetadata]], report: FeedReport) -> None:
+    """Count the sends that completed; keep the rest pending."""
+    still = []
+    for origin, future in pending:
+        if not future.is_done:
+            still.append((origin, future))
+        elif future.succeeded():
+            report.sent += 1
+        else:
+            LOGGER.error("failed to send %s: %s", origin, future.exception)
+            report.failed.append(origin)
+    pending[:] = still

@@ -1,0 +1,243 @@
+"""Kafka addresses, client settings, and the few admin operations the pipeline needs.
+
+Example:
+    topic = KafkaTopic.parse("kafka://127.0.0.1:9092/wire")
+    settings = KafkaSettings(topic.bootstrap)
+    consumer = KafkaConsumer(**settings.client_config())
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from transforms.errors import WirenewsError
+
+__all__ = [
+    "KAFKA_SCHEME",
+    "KafkaSettings",
+    "KafkaTopic",
+    "KafkaUnavailable",
+    "commit_offsets",
+    "create_topic",
+    "is_kafka_url",
+    "parse_start",
+    "partitions_of",
+    "start_offsets",
+    "unreachable",
+]
+
+LOGGER = logging.getLogger(__name__)
+KAFKA_SCHEME = "kafka://"
+# How long a client waits for the first broker to answer before saying so.
+BOOTSTRAP_TIMEOUT_MS = 10_000
+START_POSITIONS = ("earliest", "latest", "committed")
+# kafka-python settings that hold secrets: never logged, shown redacted.
+_SECRET_KEYS = frozenset({"sasl_plain_password", "ssl_password", "sasl_oauth_token_provider"})
+
+
+class KafkaUnavailable(WirenewsError):
+    """No broker answered, or the topic does not exist."""
+
+
+def is_kafka_url(text: str | None) -> bool:
+    """Whether a --source/--output names a Kafka topic rather than files."""
+    return bool(text) and text.startswith(KAFKA_SCHEME)
+
+
+@dataclass(frozen=True)
+class KafkaTopic:
+    """``kafka://HOST:PORT[,HOST:PORT...]/TOPIC``."""
+
+    bootstrap: str
+    topic: str
+
+    @classmethod
+    def parse(cls, url: str) -> KafkaTopic:
+        """Parse a Kafka URL, saying what is wrong with a bad one."""
+        if not is_kafka_url(url):
+            message = f"not a Kafka URL: {url!r} (expected kafka://HOST:PORT/TOPIC)"
+            raise WirenewsError(message)
+        bootstrap, _, topic = url[len(KAFKA_SCHEME) :].partition("/")
+        if not bootstrap or not topic or "/" in topic:
+            message = f"bad Kafka URL {url!r}: expected kafka://HOST:PORT/TOPIC"
+            raise WirenewsError(message)
+        return cls(bootstrap=bootstrap, topic=topic)
+
+    def __str__(self) -> str:
+        return f"{KAFKA_SCHEME}{self.bootstrap}/{self.topic}"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """What every client needs: the bootstrap servers and pass-through settings.
+
+    ``extra`` holds kafka-python settings given as ``--kafka-config KEY=VALUE``
+    (``security_protocol``, ``sasl_mechanism``, ``ssl_cafile``…). The SASL
+    password is never an option value: it is read from the environment variable
+    named by ``password_env`` when a client is made, so it reaches no log.
+    """
+
+    bootstrap: str
+    extra: tuple[tuple[str, Any], ...] = field(default=())
+    password_env: str | None = None
+
+    @classmethod
+    def from_flags(
+        cls, bootstrap: str, config: Iterable[str] = (), password_env: str | None = None
+    ) -> KafkaSettings:
+        """Build settings from ``KEY=VALUE`` flags, with numbers and booleans typed."""
+        extra = []
+        for item in config:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                message = f"--kafka-config takes KEY=VALUE, got {item!r}"
+                raise WirenewsError(message)
+            if key.strip() in _SECRET_KEYS:
+                message = f"pass {key} through --kafka-password-env, not on the command line"
+                raise WirenewsError(message)
+            extra.append((key.strip(), _typed(value.strip())))
+        return cls(bootstrap=bootstrap, extra=tuple(extra), password_env=password_env)
+
+    def client_config(self) -> dict[str, Any]:
+        """Keyword arguments for any kafka-python client."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap.split(","),
+            "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+            "client_id": "wirenews",
+            **dict(self.extra),
+        }
+        if self.password_env:
+            password = os.environ.get(self.password_env)
+            if password is None:
+                message = f"environment variable {self.password_env} (the SASL password) is unset"
+                raise WirenewsError(message)
+            config["sasl_plain_password"] = password
+        return config
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.extra)
+        return f"KafkaSettings(bootstrap={self.bootstrap!r}, extra=[{shown}])"
+
+
+def _typed(value: str) -> Any:
+    if value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def parse_start(text: str) -> str | datetime:
+    """``earliest``, ``latest``, ``committed``, or an ISO 8601 time (UTC if no zone)."""
+    if text in START_POSITIONS:
+        return text
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        message = f"--start takes {', '.join(START_POSITIONS)} or an ISO 8601 time, got {text!r}"
+        raise WirenewsError(message) from exc
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def unreachable(settings: KafkaSettings, error: Exception) -> KafkaUnavailable:
+    """The one error for a broker that does not answer, naming where and why."""
+    message = (
+        f"cannot reach Kafka at {settings.bootstrap}: no broker answered within "
+        f"{BOOTSTRAP_TIMEOUT_MS // 1000} s ({type(error).__name__})"
+    )
+    return KafkaUnavailable(message)
+
+
+def consumer(settings: KafkaSettings, **overrides: Any) -> KafkaConsumer:
+    """A consumer that reads what it is told: no group membership, no auto-commit."""
+    try:
+        return KafkaConsumer(**settings.client_config(), enable_auto_commit=False, **overrides)
+    except KafkaError as exc:
+        raise unreachable(settings, exc) from exc
+
+
+def partitions_of(client: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The topic's partitions, in order; a missing topic is an error."""
+    partitions = client.partitions_for_topic(topic)
+    if not partitions:
+        message = f"topic {topic!r} does not exist (create it, or feed it with --partitions N)"
+        raise KafkaUnavailable(message)
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
+def start_offsets(
+    settings: KafkaSettings,
+    partitions: list[TopicPartition],
+    start: str | datetime,
+    group: str | None,
+) -> dict[TopicPartition, int]:
+    """Where to start reading each partition.
+
+    ``committed`` falls back to ``earliest`` for partitions the group has not
+    committed; a time starts at the first record at or after it.
+    """
+    if start == "committed" and not group:
+        message = "--start committed needs --group"
+        raise WirenewsError(message)
+    client = consumer(settings, group_id=group if start == "committed" else None)
+    try:
+        earliest = client.beginning_offsets(partitions)
+        if start == "earliest":
+            return dict(earliest)
+        latest = client.end_offsets(partitions)
+        if start == "latest":
+            return dict(latest)
+        if start == "committed":
+            committed = {tp: client.committed(tp) for tp in partitions}
+            return {
+                tp: earliest[tp] if committed[tp] is None else committed[tp] for tp in partitions
+            }
+        if not isinstance(start, datetime):
+            message = f"unknown start position {start!r}"
+            raise WirenewsError(message)
+        millis = int(start.timestamp() * 1000)
+        found = client.offsets_for_times(dict.fromkeys(partitions, millis))
+        return {tp: found[tp].offset if found.get(tp) else latest[tp] for tp in partitions}
+    finally:
+        client.close()
+
+
+def commit_offsets(
+    settings: KafkaSettings, group: str, offsets: Mapping[TopicPartition, int]
+) -> None:
+    """Commit ``offsets`` (the next offset to read, per partition) for ``group``."""
+    if not offsets:
+        return
+    committer = consumer(settings, group_id=group)
+    try:
+        committer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+    finally:
+        committer.close()
+    LOGGER.info(
+        "committed offsets for group %s: %s",
+        group,
+        ", ".join(f"{tp.topic}[{tp.partition}]@{o}" for tp, o in sorted(offsets.items())),
+    )
+
+
+def create_topic(settings: KafkaSettings, topic: str, partitions: int) -> bool:
+    """Create ``topic`` with ``partitions`` partitions; False if it already existed."""
+    admin = KafkaAdminClient(**settings.client_config())
+    try:
+        admin.create_topics([NewTopic(topic, partitions, 1)])
+    except TopicAlreadyExistsError:
+        return False
+    finally:
+        admin.close()
+    return True

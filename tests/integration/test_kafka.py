@@ -1,0 +1,257 @@
+"""Feeding a real Kafka broker and reading topics in bounded mode."""
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from tests.conftest import SEED_PAGE, article_json, read_avro, run_wirenews
+
+pytestmark = pytest.mark.kafka
+
+SEED_COUNT = 15
+
+
+def consume_all(bootstrap: str, topic: str) -> list:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+        enable_auto_commit=False,
+    )
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+def summary(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def bounded_run(bootstrap: str, topic: str, out: Path, *flags: str) -> str:
+    return summary(
+        run_wirenews(
+            "run",
+            "--source",
+            f"kafka://{bootstrap}/{topic}",
+            "--until-end",
+            "--output",
+            str(out),
+            *flags,
+        )
+    )
+
+
+def test_feed_publishes_one_message_per_article(
+    kafka_bootstrap: str, topic: str, seeds_dir: Path
+) -> None:
+    line = summary(
+        run_wirenews(
+            "feed",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic",
+            topic,
+            "--partitions",
+            "3",
+            str(seeds_dir),
+        )
+    )
+    assert line.startswith(f"sent {SEED_COUNT} articles to {topic}")
+    assert "skipped 0 unparseable; failed 0" in line
+    messages = consume_all(kafka_bootstrap, topic)
+    assert len(messages) == SEED_COUNT
+    assert {m.partition for m in messages} == {0, 1, 2}
+    for message in messages:
+        value = json.loads(message.value)
+        assert message.key.decode() == value["id"]
+        headers = dict(message.headers)
+        assert headers["content-type"] == b"application/json"
+        assert headers["wirenews-origin"].decode().startswith(str(seeds_dir))
+        assert value["body"]
+    nimbra = [json.loads(m.value) for m in messages if m.key == b"nw-2024-1125-001"]
+    assert nimbra[0]["dateline"] == "DUBLIN"
+
+
+def test_feed_skips_and_counts_what_it_cannot_parse(
+    kafka_bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    (tmp_path / "good.json").write_bytes(article_json(id="good"))
+    (tmp_path / "broken.json").write_bytes(b"{broken")
+    (tmp_path / "lines.jsonl").write_bytes(
+        article_json(id="line") + b"\n" + b'{"headline": "no body"}\n'
+    )
+    line = summary(
+        run_wirenews(
+            "feed",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic",
+            topic,
+            "--partitions",
+            "1",
+            str(tmp_path),
+        )
+    )
+    assert line.startswith(f"sent 2 articles to {topic}")
+    assert "skipped 2 unparseable" in line
+    assert sorted(m.key for m in consume_all(kafka_bootstrap, topic)) == [b"good", b"line"]
+
+
+def test_feed_reads_json_lines_from_stdin(kafka_bootstrap: str, topic: str) -> None:
+    lines = article_json(id="s1") + b"\n" + article_json(id="s2") + b"\n"
+    done = run_wirenews(
+        "feed",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--partitions",
+        "1",
+        "-",
+        stdin=lines,
+    )
+    assert summary(done).startswith(f"sent 2 articles to {topic}")
+    messages = consume_all(kafka_bootstrap, topic)
+    assert [m.key for m in messages] == [b"s1", b"s2"]
+    assert dict(messages[0].headers)["wirenews-origin"] == b"<stdin>:1"
+
+
+def test_feed_without_a_broker_says_so_in_one_line(tmp_path: Path, seeds_dir: Path) -> None:
+    done = run_wirenews("feed", "--bootstrap", "127.0.0.1:1", "--topic", "t", str(seeds_dir))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "wirenews feed: cannot reach Kafka at 127.0.0.1:1: no broker answered within 10 s "
+        "(KafkaTimeoutError)"
+    ]
+
+
+def test_seeds_and_poison_messages_through_a_bounded_run(
+    kafka_bootstrap: str, topic: str, seeds_dir: Path, tmp_path: Path, produce: Callable
+) -> None:
+    summary(
+        run_wirenews(
+            "feed",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic",
+            topic,
+            "--partitions",
+            "3",
+            str(seeds_dir),
+        )
+    )
+    poison = [b"{not json", bytes(range(256)), b"", None, b'{"headline": "no body"}']
+    for value in poison:
+        produce(topic, value, key=b"tombstone" if value is None else None, partition=1)
+    out = tmp_path / "out"
+    line = bounded_run(kafka_bootstrap, topic, out, "--group", "g1")
+    total = SEED_COUNT + len(poison)
+    assert line.startswith(
+        f"DONE: read {total} records, wrote {SEED_COUNT} articles, dead-lettered 5"
+    )
+    articles = read_avro(out, "articles")
+    letters = read_avro(out, "dead_letters")
+    coordinates = [(r["origin"]["partition"], r["origin"]["offset"]) for r in articles + letters]
+    assert len(set(coordinates)) == total
+    assert all(
+        r["origin"]["kind"] == "kafka" and r["origin"]["topic"] == topic for r in articles + letters
+    )
+    fed = sorted(m.key.decode() for m in consume_all(kafka_bootstrap, topic) if m.key and m.value)
+    assert sorted(a["id"] for a in articles) == fed
+    assert sorted(letter["error_type"] for letter in letters) == [
+        "EmptyArticle",
+        "EmptyArticle",
+        "InvalidEncoding",
+        "MalformedJson",
+        "MissingField",
+    ]
+    assert {letter["origin"]["partition"] for letter in letters} == {1}
+    assert {letter["payload"] for letter in letters} == {v or b"" for v in poison}
+
+    # The group's offsets now stand at the end of every partition, so a rerun reads nothing.
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id="g1", enable_auto_commit=False
+    )
+    partitions = [TopicPartition(topic, p) for p in range(3)]
+    ends = consumer.end_offsets(partitions)
+    assert {tp: consumer.committed(tp) for tp in partitions} == ends
+    consumer.close()
+    again = bounded_run(kafka_bootstrap, topic, tmp_path / "again", "--group", "g1")
+    assert again.startswith("DONE: read 0 records")
+
+
+def test_a_kcat_message_is_read_like_any_other(
+    kafka_bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    kcat = shutil.which("kcat")
+    assert kcat, "kcat is not installed: `make test` installs it (Debian package kcat)"
+    subprocess.run(
+        [
+            kcat,
+            "-P",
+            "-b",
+            kafka_bootstrap,
+            "-t",
+            topic,
+            "-k",
+            "page-1",
+            "-H",
+            "content-type=text/plain",
+            str(SEED_PAGE),
+        ],
+        check=True,
+        timeout=60,
+    )
+    out = tmp_path / "out"
+    assert bounded_run(kafka_bootstrap, topic, out).startswith(
+        "DONE: read 1 records, wrote 1 articles"
+    )
+    [article] = read_avro(out, "articles")
+    assert article["id"] == "page-1"
+    assert article["dateline"] == "BRUSSELS"
+    assert article["headline"].startswith("NATO leader sidesteps")
+
+
+def test_three_partitions_are_read_completely(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
+) -> None:
+    create_topic(topic, 3)
+    ids = [f"a-{n}" for n in range(300)]
+    for n, article_id in enumerate(ids):
+        produce(topic, article_json(id=article_id), partition=n % 3)
+    out = tmp_path / "out"
+    line = bounded_run(
+        kafka_bootstrap,
+        topic,
+        out,
+        "--direct_num_workers=2",
+        "--direct_running_mode=multi_threading",
+    )
+    assert line.startswith("DONE: read 300 records, wrote 300 articles, dead-lettered 0")
+    articles = read_avro(out, "articles")
+    assert sorted(a["id"] for a in articles) == sorted(ids)
+    assert {a["origin"]["partition"] for a in articles} == {0, 1, 2}
+
+
+def test_start_at_a_time_skips_older_messages(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
+) -> None:
+    create_topic(topic, 2)
+    old = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    new = int(datetime(2024, 6, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    for n in range(6):
+        produce(topic, article_json(id=f"old-{n}"), partition=n % 2, timestamp_ms=old + n)
+    for n in range(4):
+        produce(topic, article_json(id=f"new-{n}"), partition=n % 2, timestamp_ms=new + n)
+    out = tmp_path / "out"
+    bounded_run(kafka_bootstrap, topic, out, "--start", "2024-03-01T00:00:00Z")
+    assert sorted(a["id"] for a in read_avro(out, "articles")) == [f"new-{n}" for n in range(4)]

@@ -1,0 +1,113 @@
+"""A streaming run on Prism against the real broker: live input, stop, restart."""
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.runner import find_prism
+from tests.conftest import WIRENEWS, article_json, read_avro
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+WINDOW_SECONDS = "2"
+PATIENCE_SECONDS = 90.0
+
+
+def start_stream(bootstrap: str, topic: str, out: Path, log: Path) -> subprocess.Popen[bytes]:
+    assert find_prism(), "Prism is not built: `make test` builds it (make prism)"
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [
+                str(WIRENEWS),
+                "run",
+                "--source",
+                f"kafka://{bootstrap}/{topic}",
+                "--group",
+                "g",
+                "--output",
+                str(out),
+                "--window",
+                WINDOW_SECONDS,
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_stream(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+
+
+def wait_for(
+    condition: Callable[[], bool], what: str, process: subprocess.Popen[bytes], log: Path
+) -> None:
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        assert process.poll() is None, f"the stream stopped early:\n{log.read_text()[-3000:]}"
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+
+
+def ids_written(out: Path) -> list[str]:
+    return [a["id"] for a in read_avro(out, "articles")] if out.exists() else []
+
+
+def committed(bootstrap: str, topic: str, partitions: int) -> dict[int, int | None]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id="g", enable_auto_commit=False)
+    try:
+        return {p: consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
+    finally:
+        consumer.close()
+
+
+def test_stream_picks_up_live_input_and_resumes_where_it_committed(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
+) -> None:
+    create_topic(topic, 2)
+    out, log = tmp_path / "out", tmp_path / "stream.log"
+
+    def feed(batch: str, count: int) -> set[str]:
+        ids = {f"{batch}-{n}" for n in range(count)}
+        for n, article_id in enumerate(sorted(ids)):
+            produce(topic, article_json(id=article_id), partition=n % 2)
+        return ids
+
+    before = feed("before", 6)
+    stream = start_stream(kafka_bootstrap, topic, out, log)
+    try:
+        wait_for(lambda: before <= set(ids_written(out)), "the first batch", stream, log)
+        live = feed("live", 6)
+        wait_for(lambda: live <= set(ids_written(out)), "the batch fed while running", stream, log)
+        assert stream.poll() is None, "the stream keeps running"
+        wait_for(
+            lambda: committed(kafka_bootstrap, topic, 2) == {0: 6, 1: 6}, "the commits", stream, log
+        )
+    finally:
+        stop_stream(stream)
+
+    while_down = feed("down", 4)
+    stream = start_stream(kafka_bootstrap, topic, out, log)
+    try:
+        wait_for(
+            lambda: while_down <= set(ids_written(out)), "the batch fed while down", stream, log
+        )
+        wait_for(
+            lambda: committed(kafka_bootstrap, topic, 2) == {0: 8, 1: 8}, "the commits", stream, log
+        )
+    finally:
+        stop_stream(stream)
+
+    articles = read_avro(out, "articles")
+    coordinates = [(a["origin"]["partition"], a["origin"]["offset"]) for a in articles]
+    assert len(coordinates) == len(set(coordinates)), "a committed record was read twice"
+    assert sorted(a["id"] for a in articles) == sorted(before | live | while_down)
+    assert read_avro(out, "dead_letters") == []
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "a temporary file was left"

@@ -1,0 +1,126 @@
+"""The pure parts of the Kafka connector: addresses, settings, records, trackers, ledgers."""
+
+from datetime import datetime, timezone
+
+import pytest
+from kafka.consumer.fetcher import ConsumerRecord
+
+from pipeline.io.kafka_client import KafkaSettings, KafkaTopic, parse_start
+from pipeline.io.kafka_commit import OffsetLedger
+from pipeline.io.kafka_read import TopicPositions, _TopicTracker, to_raw_record
+from transforms.errors import WirenewsError
+from transforms.records import MediaType, Origin
+
+
+def message(
+    value: bytes | None, key: bytes | None = None, headers: list | None = None
+) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic="wire",
+        partition=2,
+        leader_epoch=0,
+        offset=41,
+        timestamp=1_700_000_000_000,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        headers=headers or [],
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=0,
+        serialized_header_size=0,
+    )
+
+
+def test_kafka_urls() -> None:
+    assert KafkaTopic.parse("kafka://a:9092,b:9092/wire") == KafkaTopic("a:9092,b:9092", "wire")
+    assert str(KafkaTopic.parse("kafka://a:1/t")) == "kafka://a:1/t"
+    for bad in ("kafka://a:1", "kafka:///t", "kafka://a:1/t/x", "a:1/t"):
+        with pytest.raises(WirenewsError):
+            KafkaTopic.parse(bad)
+
+
+def test_settings_pass_through_typed_and_keep_secrets_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = KafkaSettings.from_flags(
+        "h:1",
+        [
+            "security_protocol=SASL_PLAINTEXT",
+            "sasl_mechanism=PLAIN",
+            "request_timeout_ms=5000",
+            "ssl_check_hostname=false",
+        ],
+        password_env="WIRE_PASSWORD",
+    )
+    monkeypatch.setenv("WIRE_PASSWORD", "s3cret")
+    config = settings.client_config()
+    assert config["bootstrap_servers"] == ["h:1"]
+    assert config["request_timeout_ms"] == 5000
+    assert config["ssl_check_hostname"] is False
+    assert config["sasl_plain_password"] == "s3cret"
+    assert "s3cret" not in repr(settings)
+    with pytest.raises(WirenewsError, match="--kafka-password-env"):
+        KafkaSettings.from_flags("h:1", ["sasl_plain_password=oops"])
+    with pytest.raises(WirenewsError, match="KEY=VALUE"):
+        KafkaSettings.from_flags("h:1", ["nonsense"])
+    monkeypatch.delenv("WIRE_PASSWORD")
+    with pytest.raises(WirenewsError, match="WIRE_PASSWORD"):
+        settings.client_config()
+
+
+def test_start_positions() -> None:
+    assert parse_start("earliest") == "earliest"
+    assert parse_start("2024-03-01T00:00:00Z") == datetime(2024, 3, 1, tzinfo=timezone.utc)
+    with pytest.raises(WirenewsError, match="ISO 8601"):
+        parse_start("yesterday")
+
+
+def test_messages_become_raw_records() -> None:
+    json_record = to_raw_record(message(b'{"body": "x"}', key=b"id-1"))
+    assert json_record.media_type is MediaType.JSON
+    assert json_record.key == "id-1"
+    assert json_record.origin == Origin.kafka("wire", 2, 41)
+    page = to_raw_record(message(b"Headline\n\nBody", headers=[("Content-Type", b"text/plain")]))
+    assert page.media_type is MediaType.TEXT
+    assert page.key is None
+    assert to_raw_record(message(b"Headline\n\nBody")).media_type is MediaType.TEXT
+    tombstone = to_raw_record(message(None, key=b"\xff\xfe"))
+    assert (tombstone.payload, tombstone.key) == (b"", None)
+
+
+def test_topic_tracker_checkpoints_at_the_positions_reached() -> None:
+    tracker = _TopicTracker(TopicPositions(((0, 10), (1, 20))))
+    assert tracker.try_claim((0, 11))
+    assert tracker.try_claim((2, 0))  # a partition found while reading
+    assert tracker.try_split(0.5) is None  # only checkpoints
+    primary, residual = tracker.try_split(0)
+    assert primary == TopicPositions(((0, 10), (1, 20)), done=True)
+    assert residual == TopicPositions(((0, 11), (1, 20), (2, 0)))
+    assert not tracker.try_claim((0, 12))
+    tracker.check_done()
+    with pytest.raises(ValueError, match="without checkpointing"):
+        _TopicTracker(residual).check_done()
+
+
+def test_ledger_commits_only_fully_written_ranges_in_order() -> None:
+    ledger = OffsetLedger(next_start=100)
+    ledger.add_range(150, 160, count=10)
+    ledger.acknowledge(range(150, 160))
+    assert ledger.advance() is None  # [100, 150) has not even been reported
+    ledger.add_range(100, 150, count=48)  # two offsets in the range hold no record
+    ledger.acknowledge(range(100, 140))
+    assert ledger.advance() is None
+    ledger.acknowledge(range(140, 148))
+    assert ledger.advance() == 160
+    assert (ledger.ranges, ledger.written, ledger.next_start) == ({}, set(), 160)
+
+
+def test_ledger_of_a_partition_found_later_starts_at_its_opening_range() -> None:
+    ledger = OffsetLedger()
+    ledger.add_range(0, 3, count=3)
+    ledger.acknowledge([0, 1, 2])
+    assert ledger.advance() is None  # where the partition starts is not known yet
+    fresh = OffsetLedger()
+    fresh.add_range(0, 0, count=0)
+    fresh.add_range(0, 3, count=3)
+    fresh.acknowledge([0, 1, 2, 2])
+    assert fresh.advance() == 3
