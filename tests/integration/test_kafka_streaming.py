@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewPartitions
 
 from pipeline.runner import find_prism
 from tests.conftest import WIRENEWS, article_json, read_avro
@@ -111,3 +112,32 @@ def test_stream_picks_up_live_input_and_resumes_where_it_committed(
     assert sorted(a["id"] for a in articles) == sorted(before | live | while_down)
     assert read_avro(out, "dead_letters") == []
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "a temporary file was left"
+
+
+def test_stream_picks_up_partitions_added_while_it_runs(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
+) -> None:
+    create_topic(topic, 1)
+    out, log = tmp_path / "out", tmp_path / "stream.log"
+    produce(topic, article_json(id="first"), partition=0)
+    stream = start_stream(kafka_bootstrap, topic, out, log)
+    try:
+        wait_for(lambda: "first" in ids_written(out), "the first article", stream, log)
+        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        try:
+            admin.create_partitions({topic: NewPartitions(total_count=2)})
+        finally:
+            admin.close()
+        fresh = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")  # new metadata
+        try:
+            fresh.send(topic, article_json(id="in-new-partition"), partition=1).get(timeout=30)
+        finally:
+            fresh.close()
+        wait_for(lambda: "in-new-partition" in ids_written(out), "the new partition", stream, log)
+        wait_for(
+            lambda: committed(kafka_bootstrap, topic, 2) == {0: 1, 1: 1}, "the commits", stream, log
+        )
+    finally:
+        stop_stream(stream)
+    [new] = [a for a in read_avro(out, "articles") if a["id"] == "in-new-partition"]
+    assert (new["origin"]["partition"], new["origin"]["offset"]) == (1, 0)
