@@ -9,9 +9,10 @@ OUTPUT ?= out/
 BEAM_VERSION := 2.77.0
 PRISM := .bin/prism
 
-# Debian packages the tests use: kcat (an independent Kafka client). Java 17 and Maven,
-# which the local Kafka broker needs, come with the machine.
-DEBIAN_PACKAGES := kcat
+# Debian packages the tests use: kcat (an independent Kafka client) and avro-bin (avrocat,
+# Avro's C implementation). Java 17 and Maven, which the local Kafka broker needs, come
+# with the machine.
+DEBIAN_PACKAGES := kcat avro-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help run test lint clean system-deps prism

@@ -3,11 +3,13 @@
 Example:
     wirenews run --source seeds/ --output out/ [--runner ... any Beam flag]
     wirenews feed --bootstrap 127.0.0.1:9092 --topic wire --partitions 3 seeds/
+    wirenews read out/ --format table
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -67,6 +69,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     feed.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE")
     feed.add_argument("--kafka-password-env", metavar="VAR")
+    read = commands.add_parser(
+        "read",
+        help="Print what the pipeline wrote.",
+        description="Print records from Avro files (a file, folder or glob) or a Kafka topic "
+        "(kafka://HOST:PORT/TOPIC), as JSON Lines (times in ISO 8601, bytes in base64) "
+        "or a table.",
+    )
+    read.add_argument("source", metavar="PATH|kafka://HOST:PORT/TOPIC")
+    read.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    shown = read.add_mutually_exclusive_group()
+    shown.add_argument("--schema", action="store_true", help="Print the writer schema(s).")
+    shown.add_argument("--count", action="store_true", help="Print how many records there are.")
+    read.add_argument("--follow", action="store_true", help="Keep reading a topic as it grows.")
+    read.add_argument("--schema-registry", metavar="URL")
+    read.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE")
+    read.add_argument("--kafka-password-env", metavar="VAR")
     return parser
 
 
@@ -79,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, _beam_flags = parser.parse_known_args(argv)
     if args.command == "run":
         return _run_command(parser, argv[argv.index("run") + 1 :])
+    if args.command == "read":
+        return _read_command(parser.parse_args(argv))
     return _feed_command(parser.parse_args(argv))
 
 
@@ -118,6 +138,43 @@ def _feed_command(args: argparse.Namespace) -> int:
         return 2
     print(report.summary())  # noqa: T201 - the command's output
     return 1 if report.failed else 0
+
+
+def _read_command(args: argparse.Namespace) -> int:
+    from pipeline.read import (  # noqa: PLC0415
+        read_records,
+        table_lines,
+        to_json_line,
+        writer_schemas,
+    )
+    from transforms.errors import WirenewsError  # noqa: PLC0415
+
+    try:
+        records = read_records(
+            args.source,
+            registry_url=args.schema_registry,
+            follow=args.follow,
+            kafka_config=args.kafka_config,
+            password_env=args.kafka_password_env,
+        )
+        if args.count:
+            print(sum(1 for _ in records))  # noqa: T201
+        elif args.schema:
+            for schema in writer_schemas(records):
+                print(json.dumps(schema, indent=2))  # noqa: T201
+        else:
+            lines = table_lines(records) if args.format == "table" else map(to_json_line, records)
+            for line in lines:
+                print(line, flush=args.follow)  # noqa: T201
+    except WirenewsError as exc:
+        print(f"wirenews read: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # `wirenews read ... | head` closed the pipe: fine
+        sys.stderr.close()
+        return 0
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pipeline.io.kafka_client import (
 )
 from pipeline.io.kafka_commit import CommitOffsets
 from pipeline.io.kafka_read import RANGES, RECORDS, ReadFromKafka
+from pipeline.io.kafka_write import WriteKafkaAvro
 from pipeline.io.windowed_files import WriteWindowedAvro
 from pipeline.options import WirenewsOptions
 from transforms.parse import ParseArticles
@@ -39,6 +40,7 @@ __all__ = [
     "JobOutputs",
     "build",
     "build_outputs",
+    "dead_letter_target",
     "is_streaming",
 ]
 
@@ -125,38 +127,73 @@ def kafka_settings(wirenews: WirenewsOptions, bootstrap: str) -> KafkaSettings:
     )
 
 
+def dead_letter_target(wirenews: WirenewsOptions) -> str:
+    """Where dead letters go: ``--dead-letters``, else beside the articles.
+
+    Beside Kafka articles means the topic ``<topic>-dead-letters``.
+    """
+    if wirenews.dead_letters:
+        return wirenews.dead_letters
+    if is_kafka_url(wirenews.output):
+        topic = KafkaTopic.parse(wirenews.output)
+        return str(KafkaTopic(topic.bootstrap, f"{topic.topic}-dead-letters"))
+    return wirenews.output
+
+
 def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     """Add the whole job to ``pipeline``, writing its outputs under ``--output``."""
     wirenews = options.view_as(WirenewsOptions)
-    output = wirenews.output
     outputs = build_outputs(pipeline, options)
-    if not is_streaming(options):
-        outputs.articles | "WriteArticles" >> WriteAvro(
-            FileSystems.join(output, ARTICLES_PREFIX), "Article", counter="write_articles"
-        )
-        outputs.dead_letters | "WriteDeadLetters" >> WriteAvro(
-            FileSystems.join(output, DEAD_LETTERS_PREFIX),
-            "DeadLetter",
-            counter="write_dead_letters",
-        )
-        return outputs
-    window = wirenews.window
-    written = (
-        outputs.articles
-        | "WriteArticles"
-        >> WriteWindowedAvro(
-            output, ARTICLES_PREFIX, "Article", window_seconds=window, counter="write_articles"
+    streaming = is_streaming(options)
+    acknowledgements = [
+        _write(
+            outputs.articles,
+            label="WriteArticles",
+            target=wirenews.output,
+            prefix=ARTICLES_PREFIX,
+            schema_name="Article",
+            wirenews=wirenews,
+            streaming=streaming,
         ),
-        outputs.dead_letters
-        | "WriteDeadLetters"
-        >> WriteWindowedAvro(
-            output,
-            DEAD_LETTERS_PREFIX,
-            "DeadLetter",
-            window_seconds=window,
-            counter="write_dead_letters",
+        _write(
+            outputs.dead_letters,
+            label="WriteDeadLetters",
+            target=dead_letter_target(wirenews),
+            prefix=DEAD_LETTERS_PREFIX,
+            schema_name="DeadLetter",
+            wirenews=wirenews,
+            streaming=streaming,
         ),
-    )
+    ]
     if outputs.commit is not None:
-        (outputs.ranges, *written) | "CommitOffsets" >> outputs.commit
+        (outputs.ranges, *acknowledgements) | "CommitOffsets" >> outputs.commit
     return outputs
+
+
+def _write(
+    records: beam.PCollection,
+    *,
+    label: str,
+    target: str,
+    prefix: str,
+    schema_name: str,
+    wirenews: WirenewsOptions,
+    streaming: bool,
+) -> beam.PCollection | None:
+    """Write to a topic or a folder; the offsets written, where the sink reports them."""
+    counter = f"write_{prefix}"
+    if is_kafka_url(target):
+        topic = KafkaTopic.parse(target)
+        return records | label >> WriteKafkaAvro(
+            kafka_settings(wirenews, topic.bootstrap),
+            topic.topic,
+            schema_name,
+            registry_url=wirenews.schema_registry,
+            counter=counter,
+        )
+    if streaming:
+        return records | label >> WriteWindowedAvro(
+            target, prefix, schema_name, window_seconds=wirenews.window, counter=counter
+        )
+    records | label >> WriteAvro(FileSystems.join(target, prefix), schema_name, counter=counter)
+    return None

@@ -20,8 +20,15 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from pipeline.graph import ARTICLES_PREFIX, DEAD_LETTERS_PREFIX, build, is_streaming
+from pipeline.graph import (
+    ARTICLES_PREFIX,
+    DEAD_LETTERS_PREFIX,
+    build,
+    dead_letter_target,
+    is_streaming,
+)
 from pipeline.io.avro import AVRO_SUFFIX
+from pipeline.io.kafka_client import is_kafka_url
 from pipeline.options import WirenewsOptions
 from pipeline.runner import choose_runner
 from transforms.errors import WirenewsError
@@ -77,7 +84,9 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     streaming = is_streaming(options)
     options.view_as(StandardOptions).streaming = streaming
     if not streaming:
-        _remove_earlier_output(wirenews.output)
+        for folder in {wirenews.output, dead_letter_target(wirenews)}:
+            if not is_kafka_url(folder):
+                _remove_earlier_output(folder)
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
     outputs = build(pipeline, options)

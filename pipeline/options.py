@@ -45,7 +45,19 @@ class WirenewsOptions(PipelineOptions):
         )
         flag(
             "output",
-            help="Folder for the output: articles-*.avro and dead_letters-*.avro.",
+            help="Where articles go: a folder (articles-*.avro files) or "
+            "kafka://HOST:PORT/TOPIC (one Avro message per article).",
+        )
+        flag(
+            "dead-letters",
+            help="Where dead letters go, if not beside the articles (dead_letters-*.avro "
+            "files in the output folder, or the topic <topic>-dead-letters).",
+        )
+        flag(
+            "schema-registry",
+            metavar="URL",
+            help="Confluent-compatible schema registry for Kafka output: values are "
+            "framed with the schema id and the schema registered as <topic>-value.",
         )
         flag(
             "group",

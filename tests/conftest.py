@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import avro.datafile
+import avro.io
 import fastavro
 import pytest
 
@@ -39,6 +42,29 @@ def read_avro(folder: Path, prefix: str) -> list[dict]:
     for path in sorted(folder.glob(f"{prefix}-*.avro")):
         with path.open("rb") as file:
             records.extend(fastavro.reader(file))
+    return records
+
+
+def read_with_apache_avro(folder: Path, prefix: str) -> list[dict]:
+    """The same, read with Apache's own ``avro`` package."""
+    records = []
+    for path in sorted(folder.glob(f"{prefix}-*.avro")):
+        with (
+            path.open("rb") as file,
+            avro.datafile.DataFileReader(file, avro.io.DatumReader()) as reader,
+        ):
+            records.extend(reader)
+    return records
+
+
+def read_with_avrocat(folder: Path, prefix: str) -> list[dict]:
+    """The same, read by the C implementation's ``avrocat`` (Debian's avro-bin), in Avro's JSON."""
+    avrocat = shutil.which("avrocat")
+    assert avrocat, "avrocat is not installed: `make test` installs it (Debian package avro-bin)"
+    records = []
+    for path in sorted(folder.glob(f"{prefix}-*.avro")):
+        shown = subprocess.run([avrocat, str(path)], capture_output=True, text=True, check=True)
+        records.extend(json.loads(line) for line in shown.stdout.splitlines())
     return records
 
 

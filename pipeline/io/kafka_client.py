@@ -231,11 +231,19 @@ def commit_offsets(
     )
 
 
-def create_topic(settings: KafkaSettings, topic: str, partitions: int) -> bool:
-    """Create ``topic`` with ``partitions`` partitions; False if it already existed."""
+def create_topic(
+    settings: KafkaSettings,
+    topic: str,
+    partitions: int,
+    config: Mapping[str, str] | None = None,
+) -> bool:
+    """Create ``topic`` with ``partitions`` partitions; False if it already existed.
+
+    The replication factor is the cluster's default.
+    """
     admin = KafkaAdminClient(**settings.client_config())
     try:
-        admin.create_topics([NewTopic(topic, partitions, 1)])
+        admin.create_topics([NewTopic(topic, partitions, -1, topic_configs=dict(config or {}))])
     except TopicAlreadyExistsError:
         return False
     finally:

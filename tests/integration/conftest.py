@@ -16,20 +16,28 @@ from kafka.admin import NewTopic
 
 from tests.conftest import REPO
 
-BROKER_MODULE = REPO / "deploy" / "kafka" / "local_broker.py"
 
-
-def load_local_broker() -> ModuleType:
-    """deploy/kafka/local_broker.py, loaded by path (deploy/ is not a package)."""
-    name = "wirenews_deploy_local_broker"
+def load_deploy_module(relative: str) -> ModuleType:
+    """A stdlib-only helper under deploy/, loaded by path (deploy/ is not a package)."""
+    name = "wirenews_deploy_" + relative.replace("/", "_").removesuffix(".py")
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BROKER_MODULE)
+        spec = importlib.util.spec_from_file_location(name, REPO / "deploy" / relative)
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def load_local_broker() -> ModuleType:
+    """deploy/kafka/local_broker.py."""
+    return load_deploy_module("kafka/local_broker.py")
+
+
+def load_local_registry() -> ModuleType:
+    """deploy/registry/local_registry.py."""
+    return load_deploy_module("registry/local_registry.py")
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +58,27 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(f"the local Kafka broker did not start: {exc}", pytrace=False)
     yield address
     broker.stop(state)
+
+
+@pytest.fixture(scope="session")
+def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real schema registry (Apicurio, in memory) for the session: its ccompat API URL.
+
+    Apicurio 3 needs Java 21+; where only Java 17 is found, its 2.6 line serves.
+    """
+    registry = load_local_registry()
+    state = tmp_path_factory.mktemp("registry")
+    try:
+        try:
+            url = registry.start(state_dir=state, timeout=240.0)
+        except registry.LocalRegistryError as exc:
+            if "Java" not in str(exc):
+                raise
+            url = registry.start(state_dir=state, timeout=240.0, version="2.6.13.Final")
+    except Exception as exc:
+        pytest.fail(f"the local schema registry did not start: {exc}", pytrace=False)
+    yield url
+    registry.stop(state)
 
 
 @pytest.fixture

@@ -6,26 +6,22 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import avro.datafile
-import avro.io
 import pytest
 
-from tests.conftest import EXPECTED_BAD, EXPECTED_GOOD_FROM_BAD, REPO, read_avro, run_wirenews
+from pipeline.read import jsonable
+from tests.conftest import (
+    EXPECTED_BAD,
+    EXPECTED_GOOD_FROM_BAD,
+    REPO,
+    read_avro,
+    read_with_apache_avro,
+    read_with_avrocat,
+    run_wirenews,
+)
 
 GOLDEN = REPO / "tests" / "data" / "seeds_golden.jsonl"
 # Fields that depend on when and where the job ran.
 VOLATILE = {"ingested_at", "origin"}
-
-
-def read_with_apache_avro(folder: Path, prefix: str) -> list[dict]:
-    records = []
-    for path in sorted(folder.glob(f"{prefix}-*.avro")):
-        with (
-            path.open("rb") as file,
-            avro.datafile.DataFileReader(file, avro.io.DatumReader()) as reader,
-        ):
-            records.extend(reader)
-    return records
 
 
 def summary_counts(stdout: str) -> tuple[int, int, int]:
@@ -60,6 +56,7 @@ def test_seeds_become_articles_readable_by_two_implementations(seeds_run) -> Non
     assert len(articles) == 15
     assert read_avro(out, "dead_letters") == []
     assert read_with_apache_avro(out, "articles") == articles
+    assert [a["id"] for a in read_with_avrocat(out, "articles")] == [a["id"] for a in articles]
     seeds = sorted(p.name for p in (REPO / "seeds").iterdir())
     assert {Path(a["origin"]["path"]).name for a in articles} == set(seeds)
     assert all(a["origin"]["kind"] == "file" and a["ingested_at"].tzinfo for a in articles)
@@ -174,3 +171,39 @@ def test_help_lists_the_options() -> None:
     assert shown.returncode == 0
     for flag in ("--source", "--output", "--max-record-bytes"):
         assert flag in shown.stdout
+
+
+def test_read_prints_exactly_the_records_written(seeds_run) -> None:
+    _, out = seeds_run
+    written = read_avro(out, "articles")
+    lines = run_wirenews("read", str(out))
+    assert lines.returncode == 0, lines.stderr
+    assert [json.loads(line) for line in lines.stdout.splitlines()] == [
+        jsonable(r) for r in written
+    ]
+    table = run_wirenews("read", str(out), "--format", "table").stdout.splitlines()
+    assert table[0].split()[:4] == ["id", "time", "source", "headline"]
+    assert [row.split()[0] for row in table[1:]] == [r["id"] for r in written]
+    assert run_wirenews("read", str(out), "--count").stdout.strip() == str(len(written))
+    schemas = json.loads(
+        "[" + run_wirenews("read", str(out), "--schema").stdout.replace("}\n{", "},{") + "]"
+    )
+    assert {s["name"] for s in schemas} == {"io.wirenews.Article"}
+
+
+def test_read_shows_dead_letters_with_their_reasons(
+    tmp_path: Path, bad_inputs: Callable[[], Path]
+) -> None:
+    out = tmp_path / "out"
+    assert run_wirenews("run", "--source", str(bad_inputs()), "--output", str(out)).returncode == 0
+    table = run_wirenews("read", str(out / "dead_letters-00000-of-00001.avro"), "--format", "table")
+    rows = table.stdout.splitlines()
+    assert rows[0].split()[:3] == ["origin", "stage", "error"]
+    assert len(rows) == 1 + len(EXPECTED_BAD)
+    assert any("broken.json" in row and "MalformedJson" in row for row in rows)
+    missing = run_wirenews("read", str(tmp_path / "nothing-here"))
+    assert missing.returncode == 1
+    assert (
+        missing.stderr.strip()
+        == f"wirenews read: no Avro files in {str(tmp_path / 'nothing-here')!r}"
+    )

@@ -1,17 +1,28 @@
 """A streaming run on Prism against the real broker: live input, stop, restart."""
 
+import json
+import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import fastavro
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewPartitions
 
 from pipeline.runner import find_prism
-from tests.conftest import WIRENEWS, article_json, read_avro
+from tests.conftest import (
+    WIRENEWS,
+    article_json,
+    read_avro,
+    read_with_apache_avro,
+    read_with_avrocat,
+    run_wirenews,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -19,7 +30,7 @@ WINDOW_SECONDS = "2"
 PATIENCE_SECONDS = 90.0
 
 
-def start_stream(bootstrap: str, topic: str, out: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_stream(bootstrap: str, topic: str, out: Path | str, log: Path) -> subprocess.Popen[bytes]:
     assert find_prism(), "Prism is not built: `make test` builds it (make prism)"
     with log.open("ab") as sink:
         return subprocess.Popen(
@@ -37,6 +48,7 @@ def start_stream(bootstrap: str, topic: str, out: Path, log: Path) -> subprocess
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # so a test can kill it with Prism and its workers
         )
 
 
@@ -112,6 +124,14 @@ def test_stream_picks_up_live_input_and_resumes_where_it_committed(
     assert sorted(a["id"] for a in articles) == sorted(before | live | while_down)
     assert read_avro(out, "dead_letters") == []
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "a temporary file was left"
+    # Streaming files are read like batch files, by every implementation and by `wirenews read`.
+    assert read_with_apache_avro(out, "articles") == articles
+    assert [a["id"] for a in read_with_avrocat(out, "articles")] == [a["id"] for a in articles]
+    shown = run_wirenews("read", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert [json.loads(line)["id"] for line in shown.stdout.splitlines()] == [
+        a["id"] for a in articles
+    ]
 
 
 def test_stream_picks_up_partitions_added_while_it_runs(
@@ -141,3 +161,59 @@ def test_stream_picks_up_partitions_added_while_it_runs(
         stop_stream(stream)
     [new] = [a for a in read_avro(out, "articles") if a["id"] == "in-new-partition"]
     assert (new["origin"]["partition"], new["origin"]["offset"]) == (1, 0)
+
+
+def test_a_stream_killed_mid_window_leaves_no_partial_file_under_a_final_name(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
+) -> None:
+    create_topic(topic, 2)
+    out, log = tmp_path / "out", tmp_path / "stream.log"
+    feeding = threading.Event()
+
+    def feed_steadily() -> None:
+        for n in range(2000):
+            if not feeding.is_set():
+                return
+            produce(topic, article_json(id=f"steady-{n}"), partition=n % 2)
+            time.sleep(0.01)
+
+    stream = start_stream(kafka_bootstrap, topic, out, log)
+    feeding.set()
+    feeder = threading.Thread(target=feed_steadily)
+    feeder.start()
+    try:
+        wait_for(lambda: len(list(out.glob("articles-*.avro"))) >= 4, "some files", stream, log)
+    finally:
+        os.killpg(stream.pid, signal.SIGKILL)
+        stream.wait(timeout=30)
+        feeding.clear()
+        feeder.join()
+    finals = sorted(out.glob("articles-*.avro"))
+    assert finals
+    for path in finals:
+        with path.open("rb") as file:
+            assert list(fastavro.reader(file)), f"{path.name} is empty"
+
+
+def test_a_stream_into_a_topic_commits_what_the_broker_has(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
+) -> None:
+    create_topic(topic, 2)
+    log = tmp_path / "stream.log"
+    for n in range(8):
+        produce(topic, article_json(id=f"relay-{n}"), partition=n % 2)
+    produce(topic, b"{not json", partition=0)
+    stream = start_stream(kafka_bootstrap, topic, f"kafka://{kafka_bootstrap}/{topic}-out", log)
+    try:
+        wait_for(
+            lambda: committed(kafka_bootstrap, topic, 2) == {0: 5, 1: 4}, "the commits", stream, log
+        )
+    finally:
+        stop_stream(stream)
+    shown = run_wirenews("read", f"kafka://{kafka_bootstrap}/{topic}-out")
+    assert sorted(json.loads(line)["id"] for line in shown.stdout.splitlines()) == [
+        f"relay-{n}" for n in range(8)
+    ]
+    letters = run_wirenews("read", f"kafka://{kafka_bootstrap}/{topic}-out-dead-letters")
+    [letter] = [json.loads(line) for line in letters.stdout.splitlines()]
+    assert (letter["error_type"], letter["origin"]["offset"]) == ("MalformedJson", 4)

@@ -1,0 +1,162 @@
+"""Writing records to a Kafka topic as Avro, one message per record.
+
+Key: the article id (a dead letter's origin). Value: Avro, Confluent-framed with
+a schema registry, else bare with headers naming the schema and its fingerprint
+(the schema itself is published once to ``<topic>-schemas``). The producer is
+idempotent with ``acks=all``; a bundle completes only once the broker has every
+message, and a broker outage makes it wait and retry rather than drop records.
+Streaming jobs get the written offsets back, so the source's offsets can be
+committed.
+
+Example:
+    acks = articles | WriteKafkaAvro(settings, "wire-out", "Article", registry_url=None)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.transforms.window import BoundedWindow
+from apache_beam.utils.windowed_value import WindowedValue
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
+
+from pipeline.io.avro import to_avro
+from pipeline.io.kafka_avro import (
+    SCHEMA_FINGERPRINT_HEADER,
+    SCHEMA_NAME_HEADER,
+    SchemaRegistry,
+    encode_body,
+    frame_confluent,
+    schemas_topic,
+    subject,
+)
+from pipeline.io.kafka_client import KafkaSettings, create_topic, unreachable
+from pipeline.io.windowed_files import source_key
+from schemas import fingerprint, load_schema, schema_text
+from transforms.metrics import StepMetrics
+
+__all__ = ["WriteKafkaAvro", "producer"]
+
+LOGGER = logging.getLogger(__name__)
+# How long the producer keeps retrying a message through a broker outage.
+_DELIVERY_TIMEOUT_MS = 10 * 60 * 1000
+
+
+def producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
+    """An idempotent ``acks=all`` producer that waits out broker outages."""
+    try:
+        return KafkaProducer(
+            **settings.client_config(),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=20,
+            batch_size=512 * 1024,
+            delivery_timeout_ms=_DELIVERY_TIMEOUT_MS,
+            max_block_ms=_DELIVERY_TIMEOUT_MS,
+            **overrides,
+        )
+    except KafkaError as exc:
+        raise unreachable(settings, exc) from exc
+
+
+def message_key(record: Any) -> bytes:
+    """An article's id; for a dead letter, where it came from."""
+    return (getattr(record, "id", None) or str(record.origin)).encode()
+
+
+class _WriteKafkaFn(beam.DoFn):
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        topic: str,
+        schema_name: str,
+        registry_url: str | None,
+        step: str,
+    ) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._schema_name = schema_name
+        self._registry_url = registry_url
+        self._step = step
+
+    def setup(self) -> None:
+        self._schema = load_schema(self._schema_name)
+        self._metrics = StepMetrics(self._step)
+        self._producer = producer(self._settings)
+        text = schema_text(self._schema_name)
+        if self._registry_url:
+            self._schema_id: int | None = SchemaRegistry(self._registry_url).register(
+                subject(self._topic), text
+            )
+            self._headers: list[tuple[str, bytes]] = []
+            return
+        self._schema_id = None
+        schema_fingerprint = fingerprint(text)
+        self._headers = [
+            (SCHEMA_NAME_HEADER, str(self._schema["name"]).encode()),
+            (SCHEMA_FINGERPRINT_HEADER, schema_fingerprint.encode()),
+        ]
+        create_topic(
+            self._settings, schemas_topic(self._topic), 1, config={"cleanup.policy": "compact"}
+        )
+        self._producer.send(
+            schemas_topic(self._topic), key=schema_fingerprint.encode(), value=text.encode()
+        ).get(timeout=_DELIVERY_TIMEOUT_MS / 1000)
+
+    def teardown(self) -> None:
+        self._producer.close()
+
+    def start_bundle(self) -> None:
+        self._pending: list[FutureRecordMetadata] = []
+        self._written: dict[tuple[BoundedWindow, str], list[int]] = defaultdict(list)
+
+    def process(
+        self,
+        record: Any,
+        window: BoundedWindow = beam.DoFn.WindowParam,
+    ) -> None:
+        self._metrics.received()
+        body = encode_body(self._schema, to_avro(record, self._schema))
+        value = body if self._schema_id is None else frame_confluent(self._schema_id, body)
+        self._pending.append(
+            self._producer.send(
+                self._topic, key=message_key(record), value=value, headers=self._headers
+            )
+        )
+        if record.origin.offset is not None:
+            self._written[window, source_key(record.origin)].append(record.origin.offset)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        self._producer.flush()
+        for sent in self._pending:
+            sent.get()  # raises if the broker never took it: the bundle is retried
+        self._metrics.ok(len(self._pending))
+        for (window, key), offsets in self._written.items():
+            yield WindowedValue((key, tuple(offsets)), window.max_timestamp(), [window])
+
+
+class WriteKafkaAvro(beam.PTransform):
+    """Records → Avro messages on ``topic``; outputs ``(source, offsets written)``."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        topic: str,
+        schema_name: str,
+        *,
+        registry_url: str | None,
+        counter: str,
+    ) -> None:
+        super().__init__()
+        load_schema(schema_name)  # fail at construction if it is missing
+        self._fn = _WriteKafkaFn(settings, topic, schema_name, registry_url, counter)
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        """Send every record; acknowledge offsets once the broker has them."""
+        return records | "Send" >> beam.ParDo(self._fn)

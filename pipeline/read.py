@@ -1,0 +1,251 @@
+"""``wirenews read``: print what the pipeline wrote, from Avro files or a Kafka topic.
+
+Files are read with the current schemas as reader schemas, so files written by
+older versions (fewer fields) come out with today's fields at their defaults.
+
+Example:
+    for record in read_records("out/"):
+        print(to_json_line(record))
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import fastavro
+from apache_beam.io.filesystems import FileSystems
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from pipeline.io.avro import AVRO_SUFFIX
+from pipeline.io.kafka_avro import (
+    SCHEMA_FINGERPRINT_HEADER,
+    SchemaRegistry,
+    decode_body,
+    schemas_topic,
+    unframe_confluent,
+)
+from pipeline.io.kafka_client import KafkaSettings, KafkaTopic, consumer, is_kafka_url
+from schemas import load_schema, short_name
+from transforms.errors import WirenewsError
+
+__all__ = [
+    "Record",
+    "avro_files",
+    "read_records",
+    "table_lines",
+    "to_json_line",
+    "writer_schemas",
+]
+
+_TABLE_HEADLINE = 48
+_TABLE_MESSAGE = 60
+_POLL_TIMEOUT_MS = 1000
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record read back, with the schema it was written with."""
+
+    datum: dict[str, Any]
+    writer_schema: dict[str, Any]
+
+
+def avro_files(source: str) -> list[str]:
+    """The Avro files a source names: a file, a folder (recursively) or a glob."""
+    local = FileSystems.get_scheme(source) is None
+    if local and os.path.isdir(source):
+        pattern = FileSystems.join(os.path.abspath(source), "**")
+    else:
+        pattern = os.path.abspath(source) if local else source
+    matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    files = sorted(
+        p for p in matched if p.endswith(AVRO_SUFFIX) and not os.path.basename(p).startswith(".")
+    )
+    if not files:
+        message = f"no Avro files in {source!r}"
+        raise WirenewsError(message)
+    return files
+
+
+def _reader_schema(writer_schema: dict[str, Any]) -> dict[str, Any] | None:
+    name = short_name(str(writer_schema.get("name", "")))
+    try:
+        return load_schema(name) if name else None
+    except FileNotFoundError:
+        return None
+
+
+def read_files(paths: Iterable[str]) -> Iterator[Record]:
+    """Every record of every file, resolved to the current schema where it is ours."""
+    for path in paths:
+        with FileSystems.open(path) as file:
+            writer_schema = fastavro.reader(file).writer_schema
+        with FileSystems.open(path) as file:
+            for datum in fastavro.reader(file, reader_schema=_reader_schema(writer_schema)):
+                yield Record(datum, writer_schema)
+
+
+def read_topic(
+    settings: KafkaSettings, topic: str, *, registry_url: str | None, follow: bool
+) -> Iterator[Record]:
+    """Every message of ``topic`` from the beginning, decoded; with ``follow``, then more."""
+    schemas = _SchemaLookup(settings, topic, registry_url)
+    for message in _messages(settings, topic, follow=follow):
+        yield schemas.decode(message.value, dict(message.headers or ()))
+
+
+def _messages(settings: KafkaSettings, topic: str, *, follow: bool) -> Iterator[ConsumerRecord]:
+    """The topic's messages from the beginning to its end now (or on, with ``follow``)."""
+    client = consumer(settings)
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            message = f"topic {topic!r} does not exist"
+            raise WirenewsError(message)
+        client.assign(partitions)
+        client.seek_to_beginning()
+        ends = client.end_offsets(partitions)
+        while follow or any(client.position(tp) < ends[tp] for tp in partitions):
+            for messages in client.poll(timeout_ms=_POLL_TIMEOUT_MS).values():
+                yield from messages
+    finally:
+        client.close()
+
+
+class _SchemaLookup:
+    """Finds the writer schema of a message: by registry id, or by fingerprint header."""
+
+    def __init__(self, settings: KafkaSettings, topic: str, registry_url: str | None) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._registry = SchemaRegistry(registry_url) if registry_url else None
+        self._by_id: dict[int, dict[str, Any]] = {}
+        self._by_fingerprint: dict[str, dict[str, Any]] = {}
+
+    def decode(self, value: bytes, headers: dict[str, bytes]) -> Record:
+        fingerprint = headers.get(SCHEMA_FINGERPRINT_HEADER)
+        if fingerprint is not None:
+            writer = self._published(fingerprint.decode())
+            body = value
+        else:
+            if self._registry is None:
+                message = "messages carry registry ids: pass --schema-registry URL"
+                raise WirenewsError(message)
+            schema_id, body = unframe_confluent(value)
+            if schema_id not in self._by_id:
+                self._by_id[schema_id] = fastavro.parse_schema(
+                    json.loads(self._registry.schema(schema_id))
+                )
+            writer = self._by_id[schema_id]
+        return Record(decode_body(body, writer, _reader_schema(writer)), writer)
+
+    def _published(self, fingerprint: str) -> dict[str, Any]:
+        if fingerprint not in self._by_fingerprint:
+            for message in _messages(self._settings, schemas_topic(self._topic), follow=False):
+                parsed = fastavro.parse_schema(json.loads(message.value))
+                self._by_fingerprint[message.key.decode()] = parsed
+        if fingerprint not in self._by_fingerprint:
+            message = f"schema {fingerprint} is not in {schemas_topic(self._topic)}"
+            raise WirenewsError(message)
+        return self._by_fingerprint[fingerprint]
+
+
+def read_records(
+    source: str,
+    *,
+    registry_url: str | None = None,
+    follow: bool = False,
+    kafka_config: Iterable[str] = (),
+    password_env: str | None = None,
+) -> Iterator[Record]:
+    """Records from a folder, file or glob of Avro files, or from ``kafka://HOST:PORT/TOPIC``."""
+    if is_kafka_url(source):
+        topic = KafkaTopic.parse(source)
+        settings = KafkaSettings.from_flags(topic.bootstrap, kafka_config, password_env)
+        return read_topic(settings, topic.topic, registry_url=registry_url, follow=follow)
+    return read_files(avro_files(source))
+
+
+def writer_schemas(records: Iterable[Record]) -> list[dict[str, Any]]:
+    """The distinct writer schemas among ``records``, in order of appearance."""
+    seen: dict[str, dict[str, Any]] = {}
+    for record in records:
+        seen.setdefault(json.dumps(record.writer_schema, sort_keys=True), record.writer_schema)
+    return list(seen.values())
+
+
+def jsonable(value: Any) -> Any:
+    """JSON-ready: times as ISO 8601, bytes as base64."""
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def to_json_line(record: Record) -> str:
+    """One record as a line of JSON (for jq)."""
+    return json.dumps(jsonable(record.datum), ensure_ascii=False)
+
+
+def table_lines(records: Iterable[Record]) -> Iterator[str]:
+    """A compact table for people: articles, or dead letters."""
+    header_done = None
+    for record in records:
+        datum = record.datum
+        is_article = "headline" in datum
+        if header_done is not is_article:
+            header_done = is_article
+            yield (
+                f"{'id':<20} {'time':<16} {'source':<22} {'headline':<{_TABLE_HEADLINE}} "
+                f"{'ents':>4} {'qts':>3} duplicate of"
+                if is_article
+                else f"{'origin':<40} {'stage':<9} {'error':<16} message"
+            )
+        yield _article_row(datum) if is_article else _dead_letter_row(datum)
+
+
+def _article_row(datum: dict[str, Any]) -> str:
+    moment = datum.get("published_at") or datum.get("ingested_at")
+    when = moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+    dedup = datum.get("dedup") or {}
+    return (
+        f"{_cut(datum['id'], 20):<20} {when:<16} {_cut(datum.get('source') or '-', 22):<22} "
+        f"{_cut(datum.get('headline') or '-', _TABLE_HEADLINE):<{_TABLE_HEADLINE}} "
+        f"{len(datum.get('entities') or ()):>4} {len(datum.get('quotes') or ()):>3} "
+        f"{dedup.get('duplicate_of') or '-'}"
+    )
+
+
+def _dead_letter_row(datum: dict[str, Any]) -> str:
+    origin = datum["origin"]
+    if origin["kind"] == "kafka":
+        where = f"{origin['topic']}[{origin['partition']}]@{origin['offset']}"
+    else:
+        where = f"{origin['path']}" + (f":{origin['line']}" if origin.get("line") else "")
+    return (
+        f"{_cut_left(where, 40):<40} {datum['stage']:<9} {_cut(datum['error_type'], 16):<16} "
+        f"{_cut(datum['error_message'], _TABLE_MESSAGE)}"
+    )
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _cut_left(text: str, width: int) -> str:
+    """Keep the end, where a path's file name is."""
+    return text if len(text) <= width else "…" + text[-(width - 1) :]

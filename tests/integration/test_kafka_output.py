@@ -1,0 +1,142 @@
+"""Avro on a Kafka topic, consumed by kcat and decoded with Apache's avro package."""
+
+import io
+import json
+import shutil
+import struct
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import avro.io
+import avro.schema
+import pytest
+
+from pipeline.read import jsonable
+from tests.conftest import run_wirenews
+
+pytestmark = pytest.mark.kafka
+
+SEED_COUNT = 15
+
+
+def kcat_values(bootstrap: str, topic: str) -> list[tuple[bytes, bytes, dict[str, str]]]:
+    """(key, value, headers) of every message, as kcat consumes them."""
+    kcat = shutil.which("kcat")
+    assert kcat, "kcat is not installed: `make test` installs it"
+    # %K: the key length in digits; %R: the value length as 4 big-endian bytes, so
+    # binary values come through intact.
+    framed = subprocess.run(
+        [kcat, "-C", "-b", bootstrap, "-t", topic, "-e", "-q", "-f", "%K:%k%R%s"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    described = (
+        subprocess.run(  # JSON per message, for the headers; payloads are binary
+            [kcat, "-C", "-b", bootstrap, "-t", topic, "-e", "-q", "-J"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        .stdout.decode("utf-8", "replace")
+        .splitlines()
+    )
+    messages, position = [], 0
+    for line in described:
+        colon = framed.index(b":", position)
+        key_size = int(framed[position:colon])
+        key = framed[colon + 1 : colon + 1 + max(key_size, 0)]
+        position = colon + 1 + max(key_size, 0)
+        (size,) = struct.unpack_from(">I", framed, position)
+        value = framed[position + 4 : position + 4 + size]
+        position += 4 + size
+        headers = json.loads(line).get("headers") or []
+        messages.append((key, value, dict(zip(headers[::2], headers[1::2], strict=True))))
+    assert position == len(framed)
+    return messages
+
+
+def decode(schema_json: str, body: bytes) -> dict:
+    reader = avro.io.DatumReader(avro.schema.parse(schema_json))
+    return reader.read(avro.io.BinaryDecoder(io.BytesIO(body)))
+
+
+def test_articles_on_a_topic_decode_without_our_code(
+    kafka_bootstrap: str, topic: str, seeds_dir: Path
+) -> None:
+    done = run_wirenews(
+        "run", "--source", str(seeds_dir), "--output", f"kafka://{kafka_bootstrap}/{topic}"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(
+        f"DONE: read {SEED_COUNT} records, wrote {SEED_COUNT} articles"
+    )
+    [(fingerprint, schema_json, _)] = kcat_values(kafka_bootstrap, f"{topic}-schemas")
+    messages = kcat_values(kafka_bootstrap, topic)
+    assert len(messages) == SEED_COUNT
+    decoded = []
+    for key, value, headers in messages:
+        assert headers["wirenews-schema"] == "io.wirenews.Article"
+        assert headers["wirenews-schema-fingerprint"].encode() == fingerprint
+        article = decode(schema_json.decode(), value)
+        assert article["id"].encode() == key
+        decoded.append(article)
+    assert {a["dateline"] for a in decoded} >= {"BRUSSELS", "HELSINKI", "DUBLIN"}
+
+    shown = run_wirenews("read", f"kafka://{kafka_bootstrap}/{topic}")
+    assert shown.returncode == 0, shown.stderr
+    assert [json.loads(line) for line in shown.stdout.splitlines()] == [
+        jsonable(a) for a in decoded
+    ]
+    table = run_wirenews("read", f"kafka://{kafka_bootstrap}/{topic}", "--format", "table")
+    assert [row.split()[0] for row in table.stdout.splitlines()[1:]] == [a["id"] for a in decoded]
+
+
+def test_with_a_schema_registry_values_are_confluent_framed(
+    kafka_bootstrap: str, topic: str, seeds_dir: Path, schema_registry: str
+) -> None:
+    done = run_wirenews(
+        "run",
+        "--source",
+        str(seeds_dir),
+        "--output",
+        f"kafka://{kafka_bootstrap}/{topic}",
+        "--schema-registry",
+        schema_registry,
+    )
+    assert done.returncode == 0, done.stderr
+    subjects = registry_get(f"{schema_registry}/subjects")
+    assert f"{topic}-value" in subjects
+    schemas: dict[int, str] = {}
+    decoded = []
+    for key, value, headers in kcat_values(kafka_bootstrap, topic):
+        assert value[0] == 0, "the Confluent magic byte"
+        (schema_id,) = struct.unpack(">I", value[1:5])
+        if schema_id not in schemas:
+            schemas[schema_id] = registry_get(f"{schema_registry}/schemas/ids/{schema_id}")[
+                "schema"
+            ]
+        article = decode(schemas[schema_id], value[5:])
+        assert article["id"].encode() == key
+        assert "wirenews-schema-fingerprint" not in headers
+        decoded.append(article)
+    assert len(decoded) == SEED_COUNT
+    assert len(schemas) == 1
+
+    shown = run_wirenews(
+        "read", f"kafka://{kafka_bootstrap}/{topic}", "--schema-registry", schema_registry
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert [json.loads(line) for line in shown.stdout.splitlines()] == [
+        jsonable(a) for a in decoded
+    ]
+    without = run_wirenews("read", f"kafka://{kafka_bootstrap}/{topic}")
+    assert without.returncode == 1
+    assert "pass --schema-registry URL" in without.stderr
+
+
+def registry_get(url: str) -> object:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+    with opener.open(url, timeout=30) as response:
+        return json.loads(response.read())
