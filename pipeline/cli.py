@@ -149,18 +149,17 @@ def _read_command(args: argparse.Namespace) -> int:
     )
     from transforms.errors import WirenewsError  # noqa: PLC0415
 
+    kafka = {
+        "registry_url": args.schema_registry,
+        "kafka_config": args.kafka_config,
+        "password_env": args.kafka_password_env,
+    }
     try:
-        records = read_records(
-            args.source,
-            registry_url=args.schema_registry,
-            follow=args.follow,
-            kafka_config=args.kafka_config,
-            password_env=args.kafka_password_env,
-        )
+        records = read_records(args.source, follow=args.follow, **kafka)
         if args.count:
             print(sum(1 for _ in records))  # noqa: T201
         elif args.schema:
-            for schema in writer_schemas(records):
+            for schema in writer_schemas(args.source, **kafka):
                 print(json.dumps(schema, indent=2))  # noqa: T201
         else:
             lines = table_lines(records) if args.format == "table" else map(to_json_line, records)

@@ -32,11 +32,14 @@ from pipeline.io.kafka_read import RANGES, RECORDS, ReadFromKafka
 from pipeline.io.kafka_write import WriteKafkaAvro
 from pipeline.io.windowed_files import WriteWindowedAvro
 from pipeline.options import WirenewsOptions
+from transforms.dedup import DeduplicateArticles, DeduplicateStream
 from transforms.parse import ParseArticles
 
 __all__ = [
     "ARTICLES_PREFIX",
     "DEAD_LETTERS_PREFIX",
+    "DUPLICATES_PREFIX",
+    "OUTPUT_PREFIXES",
     "JobOutputs",
     "build",
     "build_outputs",
@@ -45,7 +48,9 @@ __all__ = [
 ]
 
 ARTICLES_PREFIX = "articles"
+DUPLICATES_PREFIX = "duplicates"
 DEAD_LETTERS_PREFIX = "dead_letters"
+OUTPUT_PREFIXES = (ARTICLES_PREFIX, DUPLICATES_PREFIX, DEAD_LETTERS_PREFIX)
 
 
 class JobOutputs(NamedTuple):
@@ -59,6 +64,7 @@ class JobOutputs(NamedTuple):
     articles: beam.PCollection
     dead_letters: beam.PCollection
     after_success: Callable[[], None]
+    duplicates: beam.PCollection | None = None
     ranges: beam.PCollection | None = None
     commit: CommitOffsets | None = None
 
@@ -76,7 +82,10 @@ def build_outputs(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutpu
         return _from_kafka(pipeline, wirenews)
     read = pipeline | "ReadArticles" >> ReadArticleFiles(wirenews.source, wirenews.max_record_bytes)
     return _process(
-        read[ReadArticleFiles.RECORDS], (read[ReadArticleFiles.DEAD_LETTERS],), wirenews
+        read[ReadArticleFiles.RECORDS],
+        (read[ReadArticleFiles.DEAD_LETTERS],),
+        wirenews,
+        streaming=False,
     )
 
 
@@ -95,7 +104,9 @@ def _from_kafka(pipeline: beam.Pipeline, wirenews: WirenewsOptions) -> JobOutput
         if group and bounded:
             commit_offsets(settings, group, reader.offsets_to_commit)
 
-    outputs = _process(read[RECORDS], (), wirenews, after_success=commit_at_end)
+    outputs = _process(
+        read[RECORDS], (), wirenews, after_success=commit_at_end, streaming=not bounded
+    )
     if bounded or not group:
         return outputs
     starts = {f"{r.topic}/{r.partition}": r.start for r in reader.ranges}
@@ -106,6 +117,8 @@ def _process(
     records: beam.PCollection,
     read_dead_letters: tuple[beam.PCollection, ...],
     wirenews: WirenewsOptions,
+    *,
+    streaming: bool,
     after_success: Callable[[], None] = lambda: None,
 ) -> JobOutputs:
     parsed = records | "ParseArticles" >> ParseArticles(wirenews.max_record_bytes)
@@ -113,10 +126,18 @@ def _process(
         *read_dead_letters,
         parsed[ParseArticles.DEAD_LETTERS],
     ) | "CollectDeadLetters" >> beam.Flatten()
+    keep = wirenews.duplicates == "keep"
+    deduplicate = (
+        DeduplicateStream(keep=keep, horizon_seconds=wirenews.dedup_horizon)
+        if streaming
+        else DeduplicateArticles(keep=keep)
+    )
+    deduped = parsed[ParseArticles.ARTICLES] | "Deduplicate" >> deduplicate
     return JobOutputs(
-        articles=parsed[ParseArticles.ARTICLES],
+        articles=deduped[DeduplicateArticles.ARTICLES],
         dead_letters=dead_letters,
         after_success=after_success,
+        duplicates=deduped[DeduplicateArticles.DUPLICATES],
     )
 
 
@@ -128,15 +149,15 @@ def kafka_settings(wirenews: WirenewsOptions, bootstrap: str) -> KafkaSettings:
 
 
 def dead_letter_target(wirenews: WirenewsOptions) -> str:
-    """Where dead letters go: ``--dead-letters``, else beside the articles.
+    """Where dead letters go: ``--dead-letters``, else beside the articles."""
+    return wirenews.dead_letters or beside_articles(wirenews, "dead-letters")
 
-    Beside Kafka articles means the topic ``<topic>-dead-letters``.
-    """
-    if wirenews.dead_letters:
-        return wirenews.dead_letters
+
+def beside_articles(wirenews: WirenewsOptions, suffix: str) -> str:
+    """The output folder itself, or for a Kafka output the topic ``<topic>-<suffix>``."""
     if is_kafka_url(wirenews.output):
         topic = KafkaTopic.parse(wirenews.output)
-        return str(KafkaTopic(topic.bootstrap, f"{topic.topic}-dead-letters"))
+        return str(KafkaTopic(topic.bootstrap, f"{topic.topic}-{suffix}"))
     return wirenews.output
 
 
@@ -156,6 +177,15 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
             streaming=streaming,
         ),
         _write(
+            outputs.duplicates,
+            label="WriteDuplicates",
+            target=beside_articles(wirenews, "duplicates"),
+            prefix=DUPLICATES_PREFIX,
+            schema_name="Duplicate",
+            wirenews=wirenews,
+            streaming=streaming,
+        ),
+        _write(
             outputs.dead_letters,
             label="WriteDeadLetters",
             target=dead_letter_target(wirenews),
@@ -166,12 +196,13 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
         ),
     ]
     if outputs.commit is not None:
-        (outputs.ranges, *acknowledgements) | "CommitOffsets" >> outputs.commit
+        written = [acks for acks in acknowledgements if acks is not None]
+        (outputs.ranges, *written) | "CommitOffsets" >> outputs.commit
     return outputs
 
 
 def _write(
-    records: beam.PCollection,
+    records: beam.PCollection | None,
     *,
     label: str,
     target: str,
@@ -181,6 +212,8 @@ def _write(
     streaming: bool,
 ) -> beam.PCollection | None:
     """Write to a topic or a folder; the offsets written, where the sink reports them."""
+    if records is None:
+        return None
     counter = f"write_{prefix}"
     if is_kafka_url(target):
         topic = KafkaTopic.parse(target)

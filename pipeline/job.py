@@ -21,8 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from pipeline.graph import (
-    ARTICLES_PREFIX,
-    DEAD_LETTERS_PREFIX,
+    OUTPUT_PREFIXES,
     build,
     dead_letter_target,
     is_streaming,
@@ -48,6 +47,7 @@ class JobReport:
     streaming: bool
     read: int
     articles: int
+    duplicates: int
     dead_letters: int
     elapsed_seconds: float
     result: PipelineResult
@@ -63,9 +63,9 @@ class JobReport:
         """One line for people: counts, time and rate."""
         rate = self.read / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
         return (
-            f"{self.state}: read {self.read:,} records, wrote {self.articles:,} articles, "
-            f"dead-lettered {self.dead_letters:,}, in {self.elapsed_seconds:.1f} s "
-            f"({rate:,.1f} articles/s)"
+            f"{self.state}: read {self.read:,} records: {self.articles:,} articles, "
+            f"{self.duplicates:,} duplicates, {self.dead_letters:,} dead letters, "
+            f"in {self.elapsed_seconds:.1f} s ({rate:,.1f} articles/s)"
         )
 
 
@@ -100,6 +100,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         streaming=streaming,
         read=counters.get("read.received", 0),
         articles=counters.get("write_articles.ok", 0),
+        duplicates=counters.get("dedup.duplicates", 0),
         dead_letters=counters.get("write_dead_letters.ok", 0),
         elapsed_seconds=time.monotonic() - started,
         result=result,
@@ -144,7 +145,7 @@ def _remove_earlier_output(output: str) -> None:
     """
     patterns = [
         FileSystems.join(output, f"{prefix}-?????-of-?????{AVRO_SUFFIX}")
-        for prefix in (ARTICLES_PREFIX, DEAD_LETTERS_PREFIX)
+        for prefix in OUTPUT_PREFIXES
     ]
     stale = [m.path for found in FileSystems.match(patterns) for m in found.metadata_list]
     if stale:

@@ -28,6 +28,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration_seconds(text: str) -> int:
+    """``7d``, ``12h``, ``90m``, ``45s`` or plain seconds."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        seconds = int(number) * _UNITS[unit]
+    except ValueError:
+        message = f"expected a duration such as 7d, 12h, 90m or 3600, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if seconds <= 0:
+        message = f"must be positive, got {text!r}"
+        raise argparse.ArgumentTypeError(message)
+    return seconds
+
+
 class WirenewsOptions(PipelineOptions):
     """Where articles come from and where records go."""
 
@@ -94,6 +111,21 @@ class WirenewsOptions(PipelineOptions):
             "kafka-password-env",
             metavar="VAR",
             help="Environment variable holding the SASL password (never put it in a flag).",
+        )
+        flag(
+            "duplicates",
+            choices=("drop", "keep"),
+            default="drop",
+            help="drop: duplicates go to the duplicates output as small records (default); "
+            "keep: they stay among the articles, flagged in their dedup field.",
+        )
+        flag(
+            "dedup-horizon",
+            type=_duration_seconds,
+            default=7 * 24 * 3600,
+            metavar="DURATION",
+            help="Streaming dedup remembers articles this long in event time, e.g. 7d, 12h, "
+            "90m, 3600 (seconds); memory stays bounded (default: 7d).",
         )
         flag(
             "max-record-bytes",

@@ -85,8 +85,7 @@ def _reader_schema(writer_schema: dict[str, Any]) -> dict[str, Any] | None:
 def read_files(paths: Iterable[str]) -> Iterator[Record]:
     """Every record of every file, resolved to the current schema where it is ours."""
     for path in paths:
-        with FileSystems.open(path) as file:
-            writer_schema = fastavro.reader(file).writer_schema
+        writer_schema = _header_schema(path)
         with FileSystems.open(path) as file:
             for datum in fastavro.reader(file, reader_schema=_reader_schema(writer_schema)):
                 yield Record(datum, writer_schema)
@@ -175,12 +174,25 @@ def read_records(
     return read_files(avro_files(source))
 
 
-def writer_schemas(records: Iterable[Record]) -> list[dict[str, Any]]:
-    """The distinct writer schemas among ``records``, in order of appearance."""
+def writer_schemas(source: str, **kafka: Any) -> list[dict[str, Any]]:
+    """The distinct writer schemas of a source, in order of appearance.
+
+    For files, from their headers (empty files count too); for a topic, from its
+    messages (``kafka`` takes the keyword arguments of :func:`read_records`).
+    """
+    if is_kafka_url(source):
+        schemas = (record.writer_schema for record in read_records(source, **kafka))
+    else:
+        schemas = (_header_schema(path) for path in avro_files(source))
     seen: dict[str, dict[str, Any]] = {}
-    for record in records:
-        seen.setdefault(json.dumps(record.writer_schema, sort_keys=True), record.writer_schema)
+    for schema in schemas:
+        seen.setdefault(json.dumps(schema, sort_keys=True), schema)
     return list(seen.values())
+
+
+def _header_schema(path: str) -> dict[str, Any]:
+    with FileSystems.open(path) as file:
+        return fastavro.reader(file).writer_schema
 
 
 def jsonable(value: Any) -> Any:
@@ -221,12 +233,12 @@ def table_lines(records: Iterable[Record]) -> Iterator[str]:
 def _article_row(datum: dict[str, Any]) -> str:
     moment = datum.get("published_at") or datum.get("ingested_at")
     when = moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
-    dedup = datum.get("dedup") or {}
+    duplicate_of = datum.get("duplicate_of") or (datum.get("dedup") or {}).get("duplicate_of")
     return (
         f"{_cut(datum['id'], 20):<20} {when:<16} {_cut(datum.get('source') or '-', 22):<22} "
         f"{_cut(datum.get('headline') or '-', _TABLE_HEADLINE):<{_TABLE_HEADLINE}} "
         f"{len(datum.get('entities') or ()):>4} {len(datum.get('quotes') or ()):>3} "
-        f"{dedup.get('duplicate_of') or '-'}"
+        f"{duplicate_of or '-'}"
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,21 @@ REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 SEED_PAGE = SEEDS / "000_109866a445957986.txt"
 WIRENEWS = Path(sys.executable).with_name("wirenews")
+
+
+_SUMMARY = re.compile(
+    r"^(?P<state>[A-Z]+): read (?P<read>[\d,]+) records: (?P<articles>[\d,]+) articles, "
+    r"(?P<duplicates>[\d,]+) duplicates, (?P<dead_letters>[\d,]+) dead letters, in "
+)
+
+
+def summary_counts(stdout: str) -> dict[str, int]:
+    """The counts of a run's summary line (its last line of output)."""
+    line = stdout.strip().splitlines()[-1]
+    found = _SUMMARY.match(line)
+    assert found, line
+    assert found["state"] == "DONE", line
+    return {k: int(v.replace(",", "")) for k, v in found.groupdict().items() if k != "state"}
 
 
 def run_wirenews(
@@ -78,16 +95,93 @@ def seed_page() -> bytes:
     return SEED_PAGE.read_bytes()
 
 
+_VOCABULARY = [
+    "harbour",
+    "port",
+    "ministers",
+    "budget",
+    "council",
+    "river",
+    "bridge",
+    "election",
+    "court",
+    "ruling",
+    "grain",
+    "exports",
+    "wind",
+    "farm",
+    "pension",
+    "reform",
+    "strike",
+    "union",
+    "talks",
+    "border",
+    "treaty",
+    "drought",
+    "floods",
+    "railway",
+    "tunnel",
+    "hospital",
+    "nurses",
+    "vaccine",
+    "trial",
+    "bank",
+    "rates",
+    "inflation",
+    "currency",
+    "bonds",
+    "shares",
+    "airline",
+    "fuel",
+    "tariff",
+    "steel",
+    "factory",
+    "jobs",
+    "coast",
+    "storm",
+    "ferry",
+    "fishing",
+    "quota",
+    "summit",
+    "envoy",
+    "ceasefire",
+    "aid",
+    "refugees",
+    "camp",
+    "school",
+    "teachers",
+    "museum",
+    "festival",
+    "stadium",
+    "league",
+    "coach",
+    "transfer",
+    "record",
+]
+
+
+def story_body(seed: str) -> str:
+    """A body of its own for every seed: distinct stories, not near-duplicates of one another."""
+    chooser = random.Random(seed)
+    paragraphs = [
+        " ".join(chooser.choice(_VOCABULARY) for _ in range(40)).capitalize() + "."
+        for _ in range(3)
+    ]
+    return "LONDON — Ministers agreed on Tuesday to a plan for the harbour.\n\n" + "\n\n".join(
+        paragraphs
+    )
+
+
 def article_json(**fields: object) -> bytes:
-    """A JSON article with sensible defaults for the fields not given."""
+    """A JSON article with sensible defaults; articles with different ids tell different stories."""
+    article_id = fields.get("id", "t-1")
     document = {
-        "id": "t-1",
-        "url": "https://example.test/t-1",
+        "id": article_id,
+        "url": f"https://example.test/{article_id}",
         "source": "Test Wire",
         "published_at": "2024-11-26T09:30:00Z",
         "headline": "Ministers agree on a plan",
-        "body": "LONDON — Ministers agreed on Tuesday to a plan for the harbour.\n\n"
-        "The plan was welcomed by the port authority, which had asked for it for years.",
+        "body": story_body(str(article_id)),
     }
     document.update(fields)
     return json.dumps({k: v for k, v in document.items() if v is not ...}).encode()

@@ -49,3 +49,7 @@ class StepMetrics:
     def dead_lettered(self, count: int = 1) -> None:
         """Count records the step sent to the dead letters."""
         self._dead_lettered.inc(count)
+
+    def count(self, name: str, count: int = 1) -> None:
+        """Count something particular to the step, as ``<step>.<name>``."""
+        Metrics.counter(NAMESPACE, f"{self._step}.{name}").inc(count)

@@ -19,6 +19,7 @@ __all__ = [
     "Article",
     "DeadLetter",
     "Dedup",
+    "Duplicate",
     "Entity",
     "MediaType",
     "Origin",
@@ -127,6 +128,22 @@ class Article:
     entities: tuple[Entity, ...] = field(default=())
     quotes: tuple[Quote, ...] = field(default=())
     dedup: Dedup | None = None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The small record of an article found to copy an earlier one."""
+
+    id: str
+    origin: Origin
+    url: str | None
+    source: str | None
+    published_at: datetime | None
+    headline: str | None
+    duplicate_of: str
+    cluster_id: str
+    similarity: float
+    method: str
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,12 @@ from tests.conftest import (
     read_with_apache_avro,
     read_with_avrocat,
     run_wirenews,
+    summary_counts,
 )
 
 GOLDEN = REPO / "tests" / "data" / "seeds_golden.jsonl"
 # Fields that depend on when and where the job ran.
 VOLATILE = {"ingested_at", "origin"}
-
-
-def summary_counts(stdout: str) -> tuple[int, int, int]:
-    line = stdout.strip().splitlines()[-1]
-    assert line.startswith("DONE: read "), line
-    words = line.replace(",", "").split()
-    return int(words[2]), int(words[5]), int(words[8])
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +46,19 @@ def comparable(record: dict) -> dict:
 def test_seeds_become_articles_readable_by_two_implementations(seeds_run) -> None:
     done, out = seeds_run
     articles = read_avro(out, "articles")
-    assert summary_counts(done.stdout) == (15, 15, 0)
-    assert len(articles) == 15
+    duplicates = read_avro(out, "duplicates")
+    assert summary_counts(done.stdout) == {
+        "read": 15,
+        "articles": 13,
+        "duplicates": 2,
+        "dead_letters": 0,
+    }
+    assert len(articles) == 13
     assert read_avro(out, "dead_letters") == []
     assert read_with_apache_avro(out, "articles") == articles
     assert [a["id"] for a in read_with_avrocat(out, "articles")] == [a["id"] for a in articles]
     seeds = sorted(p.name for p in (REPO / "seeds").iterdir())
-    assert {Path(a["origin"]["path"]).name for a in articles} == set(seeds)
+    assert {Path(r["origin"]["path"]).name for r in articles + duplicates} == set(seeds)
     assert all(a["origin"]["kind"] == "file" and a["ingested_at"].tzinfo for a in articles)
 
 
@@ -99,6 +99,7 @@ def test_no_temporary_files_are_left_behind(seeds_run) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "articles-00000-of-00001.avro",
         "dead_letters-00000-of-00001.avro",
+        "duplicates-00000-of-00001.avro",
     ]
 
 
@@ -112,12 +113,17 @@ def test_bad_input_never_stops_the_run_and_nothing_is_lost(
         "run", "--source", str(folder), "--output", str(out), "--max-record-bytes", "3000000"
     )
     assert done.returncode == 0, done.stderr
-    read, written, dead = summary_counts(done.stdout)
+    counts = summary_counts(done.stdout)
     articles = read_avro(out, "articles")
+    duplicates = read_avro(out, "duplicates")
     letters = read_avro(out, "dead_letters")
-    assert read == written + dead
-    assert (written, dead) == (len(articles), len(letters))
-    assert {a["id"] for a in articles} == EXPECTED_GOOD_FROM_BAD
+    assert counts["read"] == counts["articles"] + counts["duplicates"] + counts["dead_letters"]
+    assert (counts["articles"], counts["duplicates"], counts["dead_letters"]) == (
+        len(articles),
+        len(duplicates),
+        len(letters),
+    )
+    assert {a["id"] for a in articles + duplicates} == EXPECTED_GOOD_FROM_BAD
     by_place = {}
     for letter in letters:
         name = Path(letter["origin"]["path"]).name
@@ -175,7 +181,10 @@ def test_help_lists_the_options() -> None:
 
 def test_read_prints_exactly_the_records_written(seeds_run) -> None:
     _, out = seeds_run
-    written = read_avro(out, "articles")
+    # A folder is read file by file in name order: articles, dead letters, duplicates.
+    written = (
+        read_avro(out, "articles") + read_avro(out, "dead_letters") + read_avro(out, "duplicates")
+    )
     lines = run_wirenews("read", str(out))
     assert lines.returncode == 0, lines.stderr
     assert [json.loads(line) for line in lines.stdout.splitlines()] == [
@@ -185,10 +194,11 @@ def test_read_prints_exactly_the_records_written(seeds_run) -> None:
     assert table[0].split()[:4] == ["id", "time", "source", "headline"]
     assert [row.split()[0] for row in table[1:]] == [r["id"] for r in written]
     assert run_wirenews("read", str(out), "--count").stdout.strip() == str(len(written))
+    names = {"io.wirenews.Article", "io.wirenews.DeadLetter", "io.wirenews.Duplicate"}
     schemas = json.loads(
         "[" + run_wirenews("read", str(out), "--schema").stdout.replace("}\n{", "},{") + "]"
     )
-    assert {s["name"] for s in schemas} == {"io.wirenews.Article"}
+    assert {s["name"] for s in schemas} == names
 
 
 def test_read_shows_dead_letters_with_their_reasons(
@@ -207,3 +217,17 @@ def test_read_shows_dead_letters_with_their_reasons(
         missing.stderr.strip()
         == f"wirenews read: no Avro files in {str(tmp_path / 'nothing-here')!r}"
     )
+
+
+def test_seed_copies_are_found_and_the_follow_up_is_not(seeds_run) -> None:
+    _, out = seeds_run
+    duplicates = {d["id"]: d for d in read_avro(out, "duplicates")}
+    republished = "463979e4565bed70"  # the Baltic Morning Post page of nw-2024-1126-001
+    assert set(duplicates) == {republished, "dbp-20241125-7731"}
+    assert duplicates["dbp-20241125-7731"]["duplicate_of"] == "nw-2024-1125-001"
+    assert duplicates["dbp-20241125-7731"]["method"] == "exact"
+    assert duplicates[republished]["duplicate_of"] == "nw-2024-1126-001"
+    assert duplicates[republished]["method"] == "near"
+    articles = {a["id"]: a for a in read_avro(out, "articles")}
+    assert articles["nw-2024-1127-001"]["dedup"]["duplicate_of"] is None  # the next-day follow-up
+    assert all(a["dedup"]["cluster_id"] == a["id"] for a in articles.values())

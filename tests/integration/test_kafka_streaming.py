@@ -22,6 +22,7 @@ from tests.conftest import (
     read_with_apache_avro,
     read_with_avrocat,
     run_wirenews,
+    story_body,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -30,7 +31,9 @@ WINDOW_SECONDS = "2"
 PATIENCE_SECONDS = 90.0
 
 
-def start_stream(bootstrap: str, topic: str, out: Path | str, log: Path) -> subprocess.Popen[bytes]:
+def start_stream(
+    bootstrap: str, topic: str, out: Path | str, log: Path, *flags: str
+) -> subprocess.Popen[bytes]:
     assert find_prism(), "Prism is not built: `make test` builds it (make prism)"
     with log.open("ab") as sink:
         return subprocess.Popen(
@@ -45,6 +48,7 @@ def start_stream(bootstrap: str, topic: str, out: Path | str, log: Path) -> subp
                 str(out),
                 "--window",
                 WINDOW_SECONDS,
+                *flags,
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -217,3 +221,44 @@ def test_a_stream_into_a_topic_commits_what_the_broker_has(
     letters = run_wirenews("read", f"kafka://{kafka_bootstrap}/{topic}-out-dead-letters")
     [letter] = [json.loads(line) for line in letters.stdout.splitlines()]
     assert (letter["error_type"], letter["origin"]["offset"]) == ("MalformedJson", 4)
+
+
+def test_stream_dedup_first_seen_wins_and_forgets_after_the_horizon(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
+) -> None:
+    create_topic(topic, 1)
+    out, log = tmp_path / "out", tmp_path / "stream.log"
+    body = story_body("one wire story")
+    produce(topic, article_json(id="first-seen", body=body, published_at="2024-11-26T10:00:00Z"))
+    # Published an hour earlier but arriving later: still a copy of what came first.
+    produce(topic, article_json(id="late-earlier", body=body, published_at="2024-11-26T09:00:00Z"))
+    produce(topic, article_json(id="other-story"))
+    fed_at = time.monotonic()
+    stream = start_stream(kafka_bootstrap, topic, out, log, "--dedup-horizon", "3s")
+
+    def duplicates() -> dict[str, str]:
+        return (
+            {d["id"]: d["duplicate_of"] for d in read_avro(out, "duplicates")}
+            if out.exists()
+            else {}
+        )
+
+    try:
+        wait_for(lambda: "late-earlier" in duplicates(), "the late copy", stream, log)
+        # Past the horizon (and the watermark's skew), the first article is forgotten.
+        time.sleep(max(0.0, 12 - (time.monotonic() - fed_at)))
+        produce(topic, article_json(id="after-horizon", body=body))
+        wait_for(
+            lambda: "after-horizon" in ids_written(out), "the copy after the horizon", stream, log
+        )
+    finally:
+        stop_stream(stream)
+    assert duplicates() == {"late-earlier": "first-seen"}
+    articles = {a["id"]: a for a in read_avro(out, "articles")}
+    assert set(articles) == {"first-seen", "other-story", "after-horizon"}
+    assert articles["after-horizon"]["dedup"] == {
+        "cluster_id": "after-horizon",
+        "duplicate_of": None,
+        "similarity": None,
+        "method": None,
+    }

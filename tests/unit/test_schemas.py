@@ -11,7 +11,7 @@ import pytest
 from pipeline.io.avro import AVRO_CODEC, to_avro
 from schemas import load_schema
 from transforms.errors import SchemaViolation
-from transforms.records import Article, DeadLetter, Dedup, Entity, Origin, Quote
+from transforms.records import Article, DeadLetter, Dedup, Duplicate, Entity, Origin, Quote
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 T = datetime(2024, 11, 26, 9, 30, 15, 123000, tzinfo=timezone.utc)
@@ -68,6 +68,7 @@ def test_every_schema_file_loads() -> None:
     assert [f.name for f in files] == [
         "io.wirenews.Article.avsc",
         "io.wirenews.DeadLetter.avsc",
+        "io.wirenews.Duplicate.avsc",
         "io.wirenews.Origin.avsc",
     ]
     for file in files:
@@ -79,6 +80,7 @@ def test_every_schema_file_loads() -> None:
     [
         (Article, "Article", None),
         (DeadLetter, "DeadLetter", None),
+        (Duplicate, "Duplicate", None),
         (Origin, "Article", "Origin"),
         (Entity, "Article", "Entity"),
         (Quote, "Article", "Quote"),

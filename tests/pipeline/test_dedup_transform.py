@@ -1,0 +1,91 @@
+import json
+import random
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.dedup import DeduplicateArticles, find_originals
+from transforms.parse import parse_record
+from transforms.records import MediaType, Origin, RawRecord
+from transforms.similarity import fingerprint
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "dedup" / "articles.jsonl"
+LABELLED = [json.loads(line) for line in CORPUS.read_text().splitlines()]
+STORY = {a["id"]: a["story"] for a in LABELLED}
+COPIES = {a["id"] for a in LABELLED if a["role"] in {"republished", "rewrite", "write-through"}}
+NOW = datetime(2026, 11, 29, tzinfo=timezone.utc)
+
+
+def articles(seed: int) -> list:
+    shuffled = list(LABELLED)
+    random.Random(seed).shuffle(shuffled)
+    return [
+        parse_record(
+            RawRecord(json.dumps(a).encode(), Origin.file("corpus", n), MediaType.JSON),
+            ingested_at=NOW,
+        )
+        for n, a in enumerate(shuffled, start=1)
+    ]
+
+
+def run(make_pipeline: Callable, seed: int, keep: bool = False) -> tuple[list, list]:
+    found: dict[str, list] = {}
+    with make_pipeline() as p:
+        deduped = p | beam.Create(articles(seed)) | DeduplicateArticles(keep=keep)
+        for tag in (DeduplicateArticles.ARTICLES, DeduplicateArticles.DUPLICATES):
+            pairs = deduped[tag] | f"Pairs{tag}" >> beam.Map(
+                lambda r: (
+                    r.id,
+                    r.duplicate_of if hasattr(r, "duplicate_of") else r.dedup.duplicate_of,
+                )
+            )
+            found[tag] = pairs
+        expected_duplicates = sorted(COPIES) if not keep else []
+        assert_that(
+            found[DeduplicateArticles.DUPLICATES] | "DuplicateIds" >> beam.Keys(),
+            equal_to(expected_duplicates),
+            label="duplicates",
+        )
+        assert_that(
+            found[DeduplicateArticles.DUPLICATES]
+            | "SameStory"
+            >> beam.MapTuple(lambda article_id, original: STORY[article_id] == STORY[original]),
+            equal_to([True] * len(expected_duplicates)),
+            label="same story",
+        )
+        kept = sorted(STORY) if keep else sorted(set(STORY) - COPIES)
+        assert_that(
+            found[DeduplicateArticles.ARTICLES] | beam.Keys(), equal_to(kept), label="articles"
+        )
+    return kept, expected_duplicates
+
+
+def test_copies_go_to_duplicates_and_everything_else_stays(make_pipeline: Callable) -> None:
+    run(make_pipeline, seed=1)
+
+
+def test_keep_flags_duplicates_among_the_articles(make_pipeline: Callable) -> None:
+    run(make_pipeline, seed=2, keep=True)
+
+
+def test_the_result_does_not_depend_on_input_order(make_pipeline: Callable) -> None:
+    unshuffled = {str(a.origin): a for a in articles(seed=0)}
+    reference = find_originals(
+        {
+            k: fingerprint(a.id, a.body, a.content_hash, a.published_at)
+            for k, a in unshuffled.items()
+        }
+    )
+    expected = sorted((unshuffled[k].id, m.original.id) for k, m in reference.items() if m)
+    assert len(expected) == len(COPIES)
+    for seed in (3, 4):
+        with make_pipeline() as p:
+            deduped = p | beam.Create(articles(seed)) | DeduplicateArticles()
+            assert_that(
+                deduped[DeduplicateArticles.DUPLICATES]
+                | beam.Map(lambda d: (d.id, d.duplicate_of)),
+                equal_to(expected),
+            )
