@@ -13,7 +13,7 @@ import avro.schema
 import pytest
 
 from pipeline.read import jsonable
-from tests.conftest import run_wirenews, summary_counts
+from tests.conftest import WIRENEWS, run_wirenews, summary_counts
 
 pytestmark = pytest.mark.kafka
 
@@ -144,3 +144,28 @@ def registry_get(url: str) -> object:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
     with opener.open(url, timeout=30) as response:
         return json.loads(response.read())
+
+
+def test_read_follow_tails_a_topic_as_it_grows(
+    kafka_bootstrap: str, topic: str, seeds_dir: Path
+) -> None:
+    target = f"kafka://{kafka_bootstrap}/{topic}"
+    assert run_wirenews("run", "--source", str(seeds_dir), "--output", target).returncode == 0
+    follower = subprocess.Popen(
+        [str(WIRENEWS), "read", target, "--follow", "--format", "table"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines = [follower.stdout.readline() for _ in range(1 + ARTICLE_COUNT)]
+        assert run_wirenews("run", "--source", str(seeds_dir), "--output", target).returncode == 0
+        lines += [follower.stdout.readline() for _ in range(ARTICLE_COUNT)]
+        assert follower.poll() is None, "--follow keeps reading"
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
+        follower.stdout.close()
+    ids = [line.split()[0] for line in lines[1:]]
+    assert ids[:ARTICLE_COUNT] == ids[ARTICLE_COUNT:]
+    assert len(set(ids)) == ARTICLE_COUNT
