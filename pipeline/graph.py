@@ -33,6 +33,7 @@ from pipeline.io.kafka_write import WriteKafkaAvro
 from pipeline.io.windowed_files import WriteWindowedAvro
 from pipeline.options import WirenewsOptions
 from transforms.dedup import DeduplicateArticles, DeduplicateStream
+from transforms.entities import ExtractEntities
 from transforms.parse import ParseArticles
 
 __all__ = [
@@ -133,8 +134,12 @@ def _process(
         else DeduplicateArticles(keep=keep)
     )
     deduped = parsed[ParseArticles.ARTICLES] | "Deduplicate" >> deduplicate
+    # NLP after dedup: dropped copies are not worth the model's time.
+    articles = deduped[DeduplicateArticles.ARTICLES] | "ExtractEntities" >> ExtractEntities(
+        wirenews.spacy_model
+    )
     return JobOutputs(
-        articles=deduped[DeduplicateArticles.ARTICLES],
+        articles=articles,
         dead_letters=dead_letters,
         after_success=after_success,
         duplicates=deduped[DeduplicateArticles.DUPLICATES],

@@ -15,6 +15,7 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.nlp import DEFAULT_MODEL
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES
 
 __all__ = ["WirenewsOptions"]
@@ -126,6 +127,13 @@ class WirenewsOptions(PipelineOptions):
             metavar="DURATION",
             help="Streaming dedup remembers articles this long in event time, e.g. 7d, 12h, "
             "90m, 3600 (seconds); memory stays bounded (default: 7d).",
+        )
+        flag(
+            "spacy-model",
+            default=DEFAULT_MODEL,
+            metavar="NAME",
+            help="Installed spaCy pipeline for entities (default: %(default)s, the PyPI "
+            "copy of en_core_web_sm 3.8.0).",
         )
         flag(
             "max-record-bytes",

