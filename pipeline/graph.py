@@ -127,6 +127,11 @@ def _process(
         *read_dead_letters,
         parsed[ParseArticles.DEAD_LETTERS],
     ) | "CollectDeadLetters" >> beam.Flatten()
+    if wirenews.dedup == "off":
+        articles = parsed[ParseArticles.ARTICLES] | "ExtractEntities" >> ExtractEntities(
+            wirenews.spacy_model
+        )
+        return JobOutputs(articles, dead_letters, after_success)
     keep = wirenews.duplicates == "keep"
     deduplicate = (
         DeduplicateStream(keep=keep, horizon_seconds=wirenews.dedup_horizon)

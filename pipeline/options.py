@@ -114,6 +114,13 @@ class WirenewsOptions(PipelineOptions):
             help="Environment variable holding the SASL password (never put it in a flag).",
         )
         flag(
+            "dedup",
+            choices=("on", "off"),
+            default="on",
+            help="off: keep every article as it comes, without looking for copies (articles "
+            "then carry no dedup field) (default: on).",
+        )
+        flag(
             "duplicates",
             choices=("drop", "keep"),
             default="drop",

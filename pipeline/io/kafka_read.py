@@ -337,6 +337,10 @@ class _ReadTopicFn(beam.DoFn):
             floor = watermark.current_watermark()
             for tp, messages in batches.items():
                 for message in messages:
+                    # Downstream steps run inside this bundle as records are yielded: end the
+                    # slice on time, so a slow step (the NLP) never makes the bundle long.
+                    if time.monotonic() - started > _STREAM_SLICE_SECONDS:
+                        break
                     if not tracker.try_claim((tp.partition, message.offset + 1)):
                         stopped = True  # the runner checkpointed us
                         break

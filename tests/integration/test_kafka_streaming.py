@@ -174,19 +174,20 @@ def test_a_stream_killed_mid_window_leaves_no_partial_file_under_a_final_name(
     out, log = tmp_path / "out", tmp_path / "stream.log"
     feeding = threading.Event()
 
-    def feed_steadily() -> None:
-        for n in range(2000):
+    def feed_steadily() -> None:  # a rate the NLP keeps up with on one core
+        for n in range(400):
             if not feeding.is_set():
                 return
             produce(topic, article_json(id=f"steady-{n}"), partition=n % 2)
-            time.sleep(0.01)
+            time.sleep(0.25)
 
-    stream = start_stream(kafka_bootstrap, topic, out, log)
+    # Dedup off: this test is about files, and streaming dedup on Prism is slow (see README).
+    stream = start_stream(kafka_bootstrap, topic, out, log, "--dedup", "off")
     feeding.set()
     feeder = threading.Thread(target=feed_steadily)
     feeder.start()
     try:
-        wait_for(lambda: len(list(out.glob("articles-*.avro"))) >= 4, "some files", stream, log)
+        wait_for(lambda: len(list(out.glob("articles-*.avro"))) >= 3, "some files", stream, log)
     finally:
         os.killpg(stream.pid, signal.SIGKILL)
         stream.wait(timeout=30)
