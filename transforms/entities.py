@@ -44,6 +44,7 @@ __all__ = [
     "canonical_entities",
     "canonical_names",
     "chunks",
+    "entity_pipeline",
     "entity_records",
     "is_known_place",
     "strip_title",
@@ -186,14 +187,25 @@ def name_entities(doc: Doc) -> Doc:
     return doc
 
 
-def add_entity_components(nlp: Language) -> Language:
-    """Add the wire-copy fixes and canonical names after the pipeline's NER."""
+def add_entity_components(nlp: Language, *, canonical: bool = True) -> Language:
+    """Add the wire-copy fixes (and, with ``canonical``, span._.canonical) after the NER.
+
+    The Beam step leaves ``canonical`` out: :func:`entity_records` names the
+    headline's and the body's entities together, which per-doc names cannot.
+    """
     if not Span.has_extension("canonical"):
         Span.set_extension("canonical", default=None)
-    for name in ("wirenews_entity_fixes", "wirenews_canonical_entities"):
+    names = ["wirenews_entity_fixes"] + (["wirenews_canonical_entities"] if canonical else [])
+    for name in names:
         if name not in nlp.pipe_names:
             nlp.add_pipe(name, last=True)
     return nlp
+
+
+@functools.cache
+def entity_pipeline(model: str) -> Language:
+    """The step's pipeline: NER and the fixes, loaded once per process and shared."""
+    return add_entity_components(load_pipeline(model, frozenset({"ner"})), canonical=False)
 
 
 def entity_records(
@@ -253,7 +265,7 @@ class _ExtractEntitiesFn(beam.DoFn):
         self._model = model
 
     def setup(self) -> None:
-        self._nlp = add_entity_components(load_pipeline(self._model, frozenset({"ner"})))
+        self._nlp = entity_pipeline(self._model)
         self._metrics = StepMetrics("entities")
 
     def process(self, stamped: list[tuple[Article, Timestamp]]) -> Iterator[TimestampedValue]:

@@ -6,7 +6,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 
 import spacy
@@ -36,11 +35,10 @@ def check_model(name: str) -> None:
         raise ModelMissing(message)
 
 
-@functools.cache
 def load_pipeline(name: str, keep: frozenset[str]) -> Language:
-    """The pipeline ``name`` with only the components in ``keep`` (and what they listen to).
+    """A fresh pipeline ``name`` with only the components in ``keep`` (and what they listen to).
 
-    Cached per process, so every DoFn instance of a worker shares one model.
+    Fresh on every call, so callers may add components; cache what a worker shares.
     """
     check_model(name)
     nlp = spacy.load(name)

@@ -5,6 +5,7 @@ from transforms.entities import (
     add_entity_components,
     canonical_names,
     chunks,
+    entity_pipeline,
     entity_records,
     is_known_place,
     strip_title,
@@ -19,6 +20,9 @@ def nlp():
 
 def test_only_the_components_needed_are_loaded(nlp) -> None:
     assert nlp.pipe_names == ["ner", "wirenews_entity_fixes", "wirenews_canonical_entities"]
+    step = entity_pipeline(DEFAULT_MODEL)
+    assert step.pipe_names == ["ner", "wirenews_entity_fixes"]
+    assert entity_pipeline(DEFAULT_MODEL) is step  # one model per process
 
 
 def test_a_missing_model_says_what_to_do() -> None:
