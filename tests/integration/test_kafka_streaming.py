@@ -209,7 +209,9 @@ def test_a_stream_into_a_topic_commits_what_the_broker_has(
     for n in range(8):
         produce(topic, article_json(id=f"relay-{n}"), partition=n % 2)
     produce(topic, b"{not json", partition=0)
-    stream = start_stream(kafka_bootstrap, topic, f"kafka://{kafka_bootstrap}/{topic}-out", log)
+    stream = start_stream(
+        kafka_bootstrap, topic, f"kafka://{kafka_bootstrap}/{topic}-out", log, "--dedup", "off"
+    )
     try:
         wait_for(
             lambda: committed(kafka_bootstrap, topic, 2) == {0: 5, 1: 4}, "the commits", stream, log
