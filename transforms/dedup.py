@@ -301,20 +301,22 @@ class _AskFn(beam.DoFn):
         seen_state: Any = beam.DoFn.StateParam(SEEN),  # noqa: B008
     ) -> Iterator[tuple[str, tuple[str, Any]]]:
         key, (kind, value) = element
-        print_: Fingerprint | None = print_state.read()
+        # The fingerprint is kept with its band count, worked out once rather than per reply.
+        stored: tuple[Fingerprint, int] | None = print_state.read()
         replies, candidates, asked = seen_state.read() or (0, set(), set())
         if kind == _PRINT:
-            print_ = value
-            print_state.write(print_)
+            stored = (value, len(band_keys(value)))
+            print_state.write(stored)
         else:
             replies += 1
             if value is not None:
                 candidates.add(value)
-        if print_ is not None:
+        if stored is not None:
+            print_, bands = stored
             for original in candidates - asked:
                 yield original, (_ASK, (key, print_))
             asked |= candidates
-            if replies == len(band_keys(print_)):  # every band has answered: done here
+            if replies == bands:  # every band has answered: done here
                 print_state.clear()
                 seen_state.clear()
                 return
