@@ -36,6 +36,23 @@ def summary(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def feed(
+    bootstrap: str, topic: str, partitions: int, *paths: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``wirenews feed`` onto ``topic``, created with ``partitions`` partitions."""
+    return run_wirenews(
+        "feed",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--partitions",
+        str(partitions),
+        *paths,
+        stdin=stdin,
+    )
+
+
 def bounded_run(bootstrap: str, topic: str, out: Path, *flags: str) -> str:
     return summary(
         run_wirenews(
@@ -53,18 +70,7 @@ def bounded_run(bootstrap: str, topic: str, out: Path, *flags: str) -> str:
 def test_feed_publishes_one_message_per_article(
     kafka_bootstrap: str, topic: str, seeds_dir: Path
 ) -> None:
-    line = summary(
-        run_wirenews(
-            "feed",
-            "--bootstrap",
-            kafka_bootstrap,
-            "--topic",
-            topic,
-            "--partitions",
-            "3",
-            str(seeds_dir),
-        )
-    )
+    line = summary(feed(kafka_bootstrap, topic, 3, str(seeds_dir)))
     assert line.startswith(f"sent {SEED_COUNT} articles to {topic}")
     assert "skipped 0 unparseable; failed 0" in line
     messages = consume_all(kafka_bootstrap, topic)
@@ -89,18 +95,7 @@ def test_feed_skips_and_counts_what_it_cannot_parse(
     (tmp_path / "lines.jsonl").write_bytes(
         article_json(id="line") + b"\n" + b'{"headline": "no body"}\n'
     )
-    line = summary(
-        run_wirenews(
-            "feed",
-            "--bootstrap",
-            kafka_bootstrap,
-            "--topic",
-            topic,
-            "--partitions",
-            "1",
-            str(tmp_path),
-        )
-    )
+    line = summary(feed(kafka_bootstrap, topic, 1, str(tmp_path)))
     assert line.startswith(f"sent 2 articles to {topic}")
     assert "skipped 2 unparseable" in line
     assert sorted(m.key for m in consume_all(kafka_bootstrap, topic)) == [b"good", b"line"]
@@ -108,17 +103,7 @@ def test_feed_skips_and_counts_what_it_cannot_parse(
 
 def test_feed_reads_json_lines_from_stdin(kafka_bootstrap: str, topic: str) -> None:
     lines = article_json(id="s1") + b"\n" + article_json(id="s2") + b"\n"
-    done = run_wirenews(
-        "feed",
-        "--bootstrap",
-        kafka_bootstrap,
-        "--topic",
-        topic,
-        "--partitions",
-        "1",
-        "-",
-        stdin=lines,
-    )
+    done = feed(kafka_bootstrap, topic, 1, "-", stdin=lines)
     assert summary(done).startswith(f"sent 2 articles to {topic}")
     messages = consume_all(kafka_bootstrap, topic)
     assert [m.key for m in messages] == [b"s1", b"s2"]
@@ -137,18 +122,7 @@ def test_feed_without_a_broker_says_so_in_one_line(tmp_path: Path, seeds_dir: Pa
 def test_seeds_and_poison_messages_through_a_bounded_run(
     kafka_bootstrap: str, topic: str, seeds_dir: Path, tmp_path: Path, produce: Callable
 ) -> None:
-    summary(
-        run_wirenews(
-            "feed",
-            "--bootstrap",
-            kafka_bootstrap,
-            "--topic",
-            topic,
-            "--partitions",
-            "3",
-            str(seeds_dir),
-        )
-    )
+    summary(feed(kafka_bootstrap, topic, 3, str(seeds_dir)))
     poison = [b"{not json", bytes(range(256)), b"", None, b'{"headline": "no body"}']
     for value in poison:
         produce(topic, value, key=b"tombstone" if value is None else None, partition=1)
