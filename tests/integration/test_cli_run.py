@@ -231,3 +231,38 @@ def test_seed_copies_are_found_and_the_follow_up_is_not(seeds_run) -> None:
     articles = {a["id"]: a for a in read_avro(out, "articles")}
     assert articles["nw-2024-1127-001"]["dedup"]["duplicate_of"] is None  # the next-day follow-up
     assert all(a["dedup"]["cluster_id"] == a["id"] for a in articles.values())
+
+
+def test_seed_page_quotes_are_exactly_the_issues_list(seeds_run) -> None:
+    _, out = seeds_run
+    [page] = [a for a in read_avro(out, "articles") if a["headline"].startswith("NATO leader")]
+    quoted = [(q["text"], q["speaker"]) for q in page["quotes"] if q["kind"] != "indirect"]
+    ministry = "Ukrainian Foreign Ministry"
+    assert quoted == [
+        (
+            "The front lines are not shifting eastward; they are gradually moving westward,",
+            "Mark Rutte",
+        ),
+        (
+            "I propose we refrain from premature discussions regarding what a peace process "
+            "might entail.",
+            "Mark Rutte",
+        ),
+        (
+            "will not settle for alternatives, substitutes, or surrogates for full membership "
+            "in NATO,",
+            ministry,
+        ),
+        ("bitter experience of the Budapest Memorandum.", ministry),
+        ("monument to short-sightedness in making strategic security decisions.", ministry),
+        (
+            "Any agreement regarding Ukraine must be of high quality because we cannot risk the "
+            "scenario of leaders like Kim Jong Un and Xi Jinping feeling emboldened,",
+            "Mark Rutte",
+        ),
+    ]
+    body = page["body"]
+    assert all(body[q["start"] : q["end"]] == q["text"] for q in page["quotes"])
+    assert {q["speaker_label"] for q in page["quotes"] if q["speaker"] == ministry} == {"ORG"}
+    indirect = [(q["speaker"], q["cue"]) for q in page["quotes"] if q["kind"] == "indirect"]
+    assert ("Volodymyr Zelenskyy", "stated") in indirect

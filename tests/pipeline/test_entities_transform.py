@@ -5,7 +5,7 @@ import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import article_json
-from transforms.entities import ExtractEntities
+from transforms.annotate import ExtractEntities
 from transforms.parse import parse_record
 from transforms.records import MediaType, Origin, RawRecord
 

@@ -125,3 +125,23 @@ def test_a_long_body_is_cut_at_paragraphs_and_offsets_still_point_into_it(nlp) -
     virtanen = next(e for e in entities if e.canonical == "Aino Virtanen")
     assert virtanen.mentions == 400
     assert body[virtanen.start : virtanen.end] == "Aino Virtanen"
+
+
+def test_the_quote_component_runs_over_a_parsed_doc(nlp) -> None:
+    nlp.add_pipe("wirenews_quotes")
+    try:
+        doc = nlp(
+            "NATO Secretary-General Mark Rutte spoke in Brussels.\n\n"
+            "“We will not abandon Ukraine,” Rutte said."
+        )
+    finally:
+        nlp.remove_pipe("wirenews_quotes")
+    assert [(q.text, q.speaker, q.speaker_label, q.cue) for q in doc._.quotes] == [
+        ("We will not abandon Ukraine,", "Mark Rutte", "PERSON", "said")
+    ]
+
+
+def test_a_place_owning_an_organisation_is_not_part_of_its_name() -> None:
+    assert canonical_names([("Ecuador’s Ministry of Foreign Affairs", "ORG")]) == [
+        "Ministry of Foreign Affairs"
+    ]

@@ -1,0 +1,134 @@
+"""The NLP step: entities and quotations from one spaCy pass per article.
+
+spaCy is the expensive part of the pipeline, so it runs once per article for both
+features: a batch of articles goes through ``nlp.pipe`` (NER and the wire-copy
+fixes only) and each article's docs give its entity records and, linked to the
+same canonical names, its quotations and speakers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
+from spacy.tokens import Doc
+
+from transforms.entities import body_mentions, chunks, entity_pipeline, entity_records
+from transforms.metrics import StepMetrics
+from transforms.nlp import DEFAULT_MODEL, check_model
+from transforms.quotes import find_quotes
+from transforms.records import Article
+
+__all__ = ["AnnotateArticles", "ExtractEntities", "ExtractQuotes", "annotate"]
+
+ENGLISH = "en"
+
+
+def annotate(
+    article: Article,
+    headline: Doc | None,
+    body: list[tuple[int, Doc]],
+    *,
+    entities: bool = True,
+    quotes: bool = True,
+) -> Article:
+    """The article with ``entities`` and/or ``quotes`` filled from its parsed headline and body."""
+    changes: dict[str, tuple] = {}
+    if entities:
+        changes["entities"] = entity_records(headline, body, article.dateline)
+    if quotes:
+        mentions = body_mentions(headline, body, article.dateline)
+        changes["quotes"] = tuple(find_quotes(article.body, mentions))
+    return dataclasses.replace(article, **changes)
+
+
+class _AnnotateFn(beam.DoFn):
+    """A batch of articles through ``nlp.pipe`` at once; the model is loaded once per process."""
+
+    def __init__(self, model: str, *, entities: bool, quotes: bool) -> None:
+        self._model = model
+        self._entities = entities
+        self._quotes = quotes
+
+    def setup(self) -> None:
+        self._nlp = entity_pipeline(self._model)
+        self._metrics = StepMetrics("nlp")
+
+    def process(self, stamped: list[tuple[Article, Timestamp]]) -> Iterator[TimestampedValue]:
+        self._metrics.received(len(stamped))
+        texts: list[str] = []
+        owners: list[tuple[int, int | None]] = []  # (article, body offset; None for the headline)
+        for number, (article, _timestamp) in enumerate(stamped):
+            if article.language != ENGLISH:
+                continue  # not run through an English model: nothing rather than wrong answers
+            if article.headline:
+                texts.append(article.headline)
+                owners.append((number, None))
+            for offset, text in chunks(article.body):
+                texts.append(text)
+                owners.append((number, offset))
+        headlines: dict[int, Doc] = {}
+        bodies: dict[int, list[tuple[int, Doc]]] = {}
+        for (number, offset), doc in zip(owners, self._nlp.pipe(texts, batch_size=64), strict=True):
+            if offset is None:
+                headlines[number] = doc
+            else:
+                bodies.setdefault(number, []).append((offset, doc))
+        for number, (article, timestamp) in enumerate(stamped):
+            if number in bodies:
+                article = annotate(  # noqa: PLW2901
+                    article,
+                    headlines.get(number),
+                    bodies[number],
+                    entities=self._entities,
+                    quotes=self._quotes,
+                )
+            self._metrics.ok()
+            yield TimestampedValue(article, timestamp)
+
+
+class AnnotateArticles(beam.PTransform):
+    """``PCollection[Article]`` → the same articles with entities and quotes (English only)."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        entities: bool = True,
+        quotes: bool = True,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__()
+        check_model(model)
+        self._model = model
+        self._entities = entities
+        self._quotes = quotes
+        self._batch_size = batch_size
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        """Batch the articles and run each batch through spaCy once."""
+        return (
+            articles
+            # Batching stamps a batch with its window's end: keep each article's own time.
+            | "KeepTime" >> beam.Map(lambda article, t=beam.DoFn.TimestampParam: (article, t))
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
+            | "NLP"
+            >> beam.ParDo(_AnnotateFn(self._model, entities=self._entities, quotes=self._quotes))
+        )
+
+
+class ExtractEntities(AnnotateArticles):
+    """Entities alone (see :class:`AnnotateArticles`, which the job uses for both)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
+        super().__init__(model, entities=True, quotes=False, batch_size=batch_size)
+
+
+class ExtractQuotes(AnnotateArticles):
+    """Quotes alone; the NER still runs, since speakers are entities."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
+        super().__init__(model, entities=False, quotes=True, batch_size=batch_size)
