@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import (
+    DebugOptions,
     PipelineOptions,
     PrismRunnerOptions,
     StandardOptions,
@@ -67,6 +68,7 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
                 "(go install, offline), or pass --prism_location=PATH"
             )
             raise WirenewsError(message)
+        _no_runner_splits(options)
         LOGGER.info("streaming on Prism (%s)", prism.prism_location)
         return PrismRunner()
     LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
@@ -76,3 +78,17 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
     )
     return fn_runner.FnApiRunner(provision_info=provision)
+
+
+def _no_runner_splits(options: PipelineOptions) -> None:
+    """Ask Prism not to split running bundles.
+
+    Prism splits any bundle that looks slow, and splitting one that carries timers
+    drops its watermark holds and re-runs its timers (apache/beam#35771): the
+    streaming dedup then emits an article twice or waits for ever. Our Kafka
+    reader returns by itself every few seconds, so nothing needs the runner to
+    split it.
+    """
+    debug = options.view_as(DebugOptions)
+    if "prism_disable_sdf_split" not in (debug.experiments or []):
+        debug.add_experiment("prism_disable_sdf_split")

@@ -257,7 +257,10 @@ class DeduplicateArticles(beam.PTransform):
 
 # --- Streaming: first seen wins, state per band, per article and per sketch, expiring. ---
 
-_PRINT, _REPLY, _ASK, _VERDICT, _ARTICLE = "print", "reply", "ask", "verdict", "article"
+_PRINT, _REPLY, _ASK, _VERDICT = "print", "reply", "ask", "verdict"
+_ARTICLE, _CANDIDATES = "article", "candidates"
+# How long a collector waits before looking again for a part still on its way.
+_RECHECK = Duration(seconds=1)
 
 
 class _BandFn(beam.DoFn):
@@ -289,38 +292,53 @@ class _BandFn(beam.DoFn):
 
 
 class _AskFn(beam.DoFn):
-    """Per article: once its fingerprint is here, ask each candidate original to compare."""
+    """Per article: once every band has answered, ask each candidate original to compare.
+
+    Replies and the fingerprint are appended without reading state; a watermark
+    timer at the article's time reads them once, when every reply carrying that
+    time has arrived (a reply later than that, from a late record, re-arms it).
+    It then tells the collector which candidates to wait for.
+    """
 
     PRINT = ReadModifyWriteStateSpec("print", PickleCoder())
-    SEEN = ReadModifyWriteStateSpec("seen", PickleCoder())
+    REPLIES = BagStateSpec("replies", PickleCoder())
+    READY = TimerSpec("ready", TimeDomain.WATERMARK)
 
     def process(
         self,
         element: tuple[str, tuple[str, Any]],
-        print_state: Any = beam.DoFn.StateParam(PRINT),  # noqa: B008
-        seen_state: Any = beam.DoFn.StateParam(SEEN),  # noqa: B008
-    ) -> Iterator[tuple[str, tuple[str, Any]]]:
-        key, (kind, value) = element
-        # The fingerprint is kept with its band count, worked out once rather than per reply.
-        stored: tuple[Fingerprint, int] | None = print_state.read()
-        replies, candidates, asked = seen_state.read() or (0, set(), set())
+        timestamp: Timestamp = beam.DoFn.TimestampParam,
+        print_state: Any = beam.DoFn.StateParam(PRINT),  # noqa: B008 - Beam's idiom
+        replies: Any = beam.DoFn.StateParam(REPLIES),  # noqa: B008
+        ready: Any = beam.DoFn.TimerParam(READY),  # noqa: B008
+    ) -> None:
+        _key, (kind, value) = element
         if kind == _PRINT:
-            stored = (value, len(band_keys(value)))
-            print_state.write(stored)
+            print_state.write(value)
+            ready.set(timestamp)
         else:
-            replies += 1
-            if value is not None:
-                candidates.add(value)
-        if stored is not None:
-            print_, bands = stored
-            for original in candidates - asked:
-                yield original, (_ASK, (key, print_))
-            asked |= candidates
-            if replies == bands:  # every band has answered: done here
-                print_state.clear()
-                seen_state.clear()
-                return
-        seen_state.write((replies, candidates, asked))
+            replies.add(value)
+
+    @on_timer(READY)
+    def answered(
+        self,
+        key: str = beam.DoFn.KeyParam,
+        fired_at: Timestamp = beam.DoFn.TimestampParam,
+        print_state: Any = beam.DoFn.StateParam(PRINT),  # noqa: B008
+        replies: Any = beam.DoFn.StateParam(REPLIES),  # noqa: B008
+        ready: Any = beam.DoFn.TimerParam(READY),  # noqa: B008
+    ) -> Iterator[tuple[str, tuple[str, Any]] | beam.pvalue.TaggedOutput]:
+        print_: Fingerprint = print_state.read()
+        answers = list(replies.read())
+        if len(answers) < len(band_keys(print_)):
+            ready.set(fired_at + _RECHECK)
+            return
+        candidates = frozenset(original for original in answers if original is not None)
+        for original in candidates:
+            yield original, (_ASK, (key, print_))
+        yield beam.pvalue.TaggedOutput(_CANDIDATES, (key, (_CANDIDATES, candidates)))
+        print_state.clear()
+        replies.clear()
 
 
 class _CompareFn(beam.DoFn):
@@ -370,38 +388,47 @@ class _CompareFn(beam.DoFn):
 
 
 class _CollectFn(_DecideFn):
-    """Per article: once every band and every candidate has answered, decide and emit it once."""
+    """Per article: once its candidates are known and each has answered, decide and emit it once.
 
-    PARTS = ReadModifyWriteStateSpec("parts", PickleCoder())
+    Parts are appended without reading state; a watermark timer at the article's
+    time reads them, and looks again a second later while a verdict is missing.
+    """
+
+    PARTS = BagStateSpec("parts", PickleCoder())
+    READY = TimerSpec("ready", TimeDomain.WATERMARK)
 
     def process(  # type: ignore[override]
         self,
         element: tuple[str, tuple[str, Any]],
-        parts_state: Any = beam.DoFn.StateParam(PARTS),  # noqa: B008
+        timestamp: Timestamp = beam.DoFn.TimestampParam,
+        parts: Any = beam.DoFn.StateParam(PARTS),  # noqa: B008
+        ready: Any = beam.DoFn.TimerParam(READY),  # noqa: B008
+    ) -> None:
+        _key, part = element
+        parts.add(part)
+        if part[0] == _ARTICLE:
+            ready.set(timestamp)
+
+    @on_timer(READY)
+    def complete(
+        self,
+        fired_at: Timestamp = beam.DoFn.TimestampParam,
+        parts: Any = beam.DoFn.StateParam(PARTS),  # noqa: B008
+        ready: Any = beam.DoFn.TimerParam(READY),  # noqa: B008
     ) -> Iterator[Article | beam.pvalue.TaggedOutput]:
-        _key, (kind, value) = element
-        article, bands, replies, candidates, matches = parts_state.read() or (
-            None,
-            None,
-            0,
-            set(),
-            {},
-        )
-        if kind == _ARTICLE:
-            article = value
-        elif kind == _PRINT:
-            bands = len(band_keys(value))
-        elif kind == _REPLY:
-            replies += 1
-            if value is not None:
-                candidates.add(value)
-        else:
-            matches[value.original_key] = value
-        if article is not None and replies == bands and candidates <= matches.keys():
-            parts_state.clear()
-            yield self.decide(article, matches.values())
+        article, candidates, matches = None, None, {}
+        for kind, value in parts.read():
+            if kind == _ARTICLE:
+                article = value
+            elif kind == _CANDIDATES:
+                candidates = value
+            else:
+                matches[value.original_key] = value
+        if article is None or candidates is None or not candidates <= matches.keys():
+            ready.set(fired_at + _RECHECK)
             return
-        parts_state.write((article, bands, replies, candidates, matches))
+        parts.clear()
+        yield self.decide(article, matches.values())
 
 
 def _tagged(kind: str) -> Any:
@@ -438,18 +465,20 @@ class DeduplicateStream(beam.PTransform):
         asks = (
             (prints | "PrintsToAsk" >> beam.Map(_tagged(_PRINT)), replies)
             | "AskInputs" >> beam.Flatten()
-            | "Ask" >> beam.ParDo(_AskFn()).with_input_types(tuple[str, Any])
+            | "Ask"
+            >> beam.ParDo(_AskFn())
+            .with_input_types(tuple[str, Any])
+            .with_outputs(_CANDIDATES, main=_ASK)
         )
         verdicts = (
-            (prints | "PrintsToCompare" >> beam.Map(_tagged(_PRINT)), asks)
+            (prints | "PrintsToCompare" >> beam.Map(_tagged(_PRINT)), asks[_ASK])
             | "CompareInputs" >> beam.Flatten()
             | "Compare" >> beam.ParDo(_CompareFn(self._horizon)).with_input_types(tuple[str, Any])
         )
         return (
             (
                 keyed | "ArticlesToCollect" >> beam.Map(_tagged(_ARTICLE)),
-                prints | "PrintsToCollect" >> beam.Map(_tagged(_PRINT)),
-                replies,
+                asks[_CANDIDATES],
                 verdicts,
             )
             | "CollectInputs" >> beam.Flatten()

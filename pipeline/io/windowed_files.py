@@ -92,7 +92,10 @@ class _WriteWindowFileFn(beam.DoFn):
         window: IntervalWindow = beam.DoFn.WindowParam,
     ) -> Iterator[tuple[str, tuple[int, ...]]]:
         key, records = keyed
-        ordered = sorted(records, key=lambda r: (r.origin.offset or 0, r.origin.line or 0))
+        # One record per input coordinate: a runner that re-runs a bundle (Prism re-fires the
+        # timers of a split bundle) may deliver a record twice; the file holds it once.
+        unique = {r.origin: r for r in records}.values()
+        ordered = sorted(unique, key=lambda r: (r.origin.offset or 0, r.origin.line or 0))
         first = ordered[0].origin.offset or ordered[0].origin.line or 0
         path = FileSystems.join(self._folder, window_file_name(self._prefix, window, key, first))
         self._metrics.received(len(ordered))

@@ -98,8 +98,7 @@ def test_stream_picks_up_live_input_and_resumes_where_it_committed(
         return ids
 
     before = feed("before", 6)
-    # This test is about input and offsets; streaming dedup has its own test (it is slow on Prism).
-    stream = start_stream(kafka_bootstrap, topic, out, log, "--dedup", "off")
+    stream = start_stream(kafka_bootstrap, topic, out, log)
     try:
         wait_for(lambda: before <= set(ids_written(out)), "the first batch", stream, log)
         live = feed("live", 6)
@@ -112,7 +111,7 @@ def test_stream_picks_up_live_input_and_resumes_where_it_committed(
         stop_stream(stream)
 
     while_down = feed("down", 4)
-    stream = start_stream(kafka_bootstrap, topic, out, log, "--dedup", "off")
+    stream = start_stream(kafka_bootstrap, topic, out, log)
     try:
         wait_for(
             lambda: while_down <= set(ids_written(out)), "the batch fed while down", stream, log
@@ -145,7 +144,7 @@ def test_stream_picks_up_partitions_added_while_it_runs(
     create_topic(topic, 1)
     out, log = tmp_path / "out", tmp_path / "stream.log"
     produce(topic, article_json(id="first"), partition=0)
-    stream = start_stream(kafka_bootstrap, topic, out, log, "--dedup", "off")
+    stream = start_stream(kafka_bootstrap, topic, out, log)
     try:
         wait_for(lambda: "first" in ids_written(out), "the first article", stream, log)
         admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
@@ -182,8 +181,7 @@ def test_a_stream_killed_mid_window_leaves_no_partial_file_under_a_final_name(
             produce(topic, article_json(id=f"steady-{n}"), partition=n % 2)
             time.sleep(0.25)
 
-    # Dedup off: this test is about files, and streaming dedup on Prism is slow (see README).
-    stream = start_stream(kafka_bootstrap, topic, out, log, "--dedup", "off")
+    stream = start_stream(kafka_bootstrap, topic, out, log)
     feeding.set()
     feeder = threading.Thread(target=feed_steadily)
     feeder.start()
@@ -209,9 +207,7 @@ def test_a_stream_into_a_topic_commits_what_the_broker_has(
     for n in range(8):
         produce(topic, article_json(id=f"relay-{n}"), partition=n % 2)
     produce(topic, b"{not json", partition=0)
-    stream = start_stream(
-        kafka_bootstrap, topic, f"kafka://{kafka_bootstrap}/{topic}-out", log, "--dedup", "off"
-    )
+    stream = start_stream(kafka_bootstrap, topic, f"kafka://{kafka_bootstrap}/{topic}-out", log)
     try:
         wait_for(
             lambda: committed(kafka_bootstrap, topic, 2) == {0: 5, 1: 4}, "the commits", stream, log
