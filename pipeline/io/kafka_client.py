@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -24,6 +25,8 @@ from transforms.errors import WirenewsError
 
 __all__ = [
     "KAFKA_SCHEME",
+    "OUTAGE_PATIENCE_SECONDS",
+    "BrokerWatch",
     "KafkaSettings",
     "KafkaTopic",
     "KafkaUnavailable",
@@ -32,6 +35,8 @@ __all__ = [
     "is_kafka_url",
     "parse_start",
     "partitions_of",
+    "patiently",
+    "retriable",
     "start_offsets",
     "unreachable",
 ]
@@ -41,6 +46,10 @@ KAFKA_SCHEME = "kafka://"
 # How long a client waits for the first broker to answer before saying so.
 BOOTSTRAP_TIMEOUT_MS = 10_000
 START_POSITIONS = ("earliest", "latest", "committed")
+# How long a step keeps waiting through a broker outage before the job gives up: as long as
+# the producer keeps retrying a message (pipeline/io/kafka_write.py).
+OUTAGE_PATIENCE_SECONDS = 600.0
+_RETRY_SECONDS = 2.0
 # kafka-python settings that hold secrets: never logged, shown redacted.
 _SECRET_KEYS = frozenset({"sasl_plain_password", "ssl_password", "sasl_oauth_token_provider"})
 
@@ -157,6 +166,88 @@ def unreachable(settings: KafkaSettings, error: Exception) -> KafkaUnavailable:
         f"{BOOTSTRAP_TIMEOUT_MS // 1000} s ({type(error).__name__})"
     )
     return KafkaUnavailable(message)
+
+
+def retriable(error: BaseException) -> bool:
+    """Whether ``error`` is a broker not answering (worth waiting out), not a refusal.
+
+    A wrong password or a missing topic is not retriable: waiting would only hide it.
+    """
+    cause = error.__cause__ if isinstance(error, KafkaUnavailable) else error
+    return isinstance(cause, KafkaError) and bool(cause.retriable)
+
+
+class BrokerWatch:
+    """One warning when the broker stops answering a step, one line when it is back.
+
+    A streaming job waits out an outage; its log should say so once, not once per retry.
+    """
+
+    def __init__(self, settings: KafkaSettings, step: str) -> None:
+        self._settings = settings
+        self._step = step
+        self._since: float | None = None
+
+    @property
+    def in_outage(self) -> bool:
+        """Whether the broker is known to be down for this step."""
+        return self._since is not None
+
+    def trouble(self, error: BaseException) -> None:
+        """The broker did not answer; warns on the first failure of an outage only."""
+        if self._since is None:
+            self._since = time.monotonic()
+            LOGGER.warning(
+                "Kafka at %s is not answering (%s: %s); %s waits and retries",
+                self._settings.bootstrap,
+                type(error).__name__,
+                _first_line(error),
+                self._step,
+            )
+
+    def ok(self) -> None:
+        """The broker answered; says so if it had been down."""
+        if self._since is not None:
+            LOGGER.warning(
+                "Kafka at %s answers again after %.0f s; %s carries on",
+                self._settings.bootstrap,
+                time.monotonic() - self._since,
+                self._step,
+            )
+            self._since = None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0][:200]
+
+
+_T = TypeVar("_T")
+
+
+def patiently(
+    settings: KafkaSettings,
+    step: str,
+    call: Callable[[], _T],
+    patience: float = OUTAGE_PATIENCE_SECONDS,
+) -> _T:
+    """``call()``, retried while the broker does not answer, for up to ``patience`` seconds.
+
+    Runners such as Prism fail the whole job when a bundle raises, so a step that
+    needs the broker waits for it instead, like the producer does.
+    """
+    watch = BrokerWatch(settings, step)
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            result = call()
+        except (KafkaError, KafkaUnavailable) as exc:
+            if not retriable(exc) or time.monotonic() >= deadline:
+                raise
+            watch.trouble(exc)
+            time.sleep(_RETRY_SECONDS)
+            continue
+        watch.ok()
+        return result
 
 
 def consumer(settings: KafkaSettings, **overrides: Any) -> KafkaConsumer:

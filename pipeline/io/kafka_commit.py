@@ -26,11 +26,13 @@ from apache_beam.transforms.window import GlobalWindows
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from pipeline.io.kafka_client import KafkaSettings, consumer
+from pipeline.io.kafka_client import KafkaSettings, consumer, patiently
 
 __all__ = ["CommitOffsets", "OffsetLedger", "ReadRange"]
 
 LOGGER = logging.getLogger(__name__)
+# One commit attempt; through a broker outage attempts repeat (see ``patiently``).
+_COMMIT_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,11 @@ class _CommitFn(beam.DoFn):
         self._starts = starts
 
     def setup(self) -> None:
-        self._committer = consumer(self._settings, group_id=self._group)
+        self._committer = patiently(
+            self._settings,
+            "committing offsets",
+            lambda: consumer(self._settings, group_id=self._group),
+        )
 
     def teardown(self) -> None:
         self._committer.close()
@@ -115,7 +121,13 @@ class _CommitFn(beam.DoFn):
             return
         topic, _, partition = key.rpartition("/")
         tp = TopicPartition(topic, int(partition))
-        self._committer.commit({tp: OffsetAndMetadata(offset, "", -1)})
+        patiently(
+            self._settings,
+            "committing offsets",
+            lambda: self._committer.commit(
+                {tp: OffsetAndMetadata(offset, "", -1)}, timeout_ms=_COMMIT_TIMEOUT_MS
+            ),
+        )
         LOGGER.info("committed %s[%s]@%d for group %s", topic, partition, offset, self._group)
         yield key, offset
 

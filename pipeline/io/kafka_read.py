@@ -30,8 +30,16 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 
-from pipeline.io.kafka_client import KafkaSettings, consumer, partitions_of, start_offsets
+from pipeline.io.kafka_client import (
+    BrokerWatch,
+    KafkaSettings,
+    consumer,
+    partitions_of,
+    patiently,
+    start_offsets,
+)
 from pipeline.io.kafka_commit import ReadRange
 from transforms.metrics import StepMetrics
 from transforms.records import MediaType, Origin, RawRecord
@@ -66,6 +74,8 @@ _STALL_SECONDS = 120.0
 _STREAM_SLICE_SECONDS = 2.0
 _STREAM_SLICE_RECORDS = 5_000
 _RESUME_DELAY = Duration(seconds=1)
+# While the broker does not answer, the reader checks back this often.
+_OUTAGE_RESUME_DELAY = Duration(seconds=2)
 # Records of one partition may arrive this far out of time order before the
 # watermark passes them (they are then stamped with the watermark, not dropped).
 _WATERMARK_SKEW = Duration(seconds=5)
@@ -225,7 +235,11 @@ class _TopicTracker(RestrictionTracker):
         return TopicPositions(tuple(sorted(self._positions.items())), self._stopped)
 
     def current_progress(self) -> RestrictionProgress:
-        return RestrictionProgress(completed=0.0, remaining=1.0)
+        # An endless read is never any fraction done. Given as a fraction, not as work
+        # counts: Beam adds the bytes output so far to work counts, and that sum is NaN
+        # while an output's size is not yet sampled; a runner's split request (Prism asks
+        # whenever a bundle stalls, e.g. on a slow broker) then failed the whole job.
+        return RestrictionProgress(fraction=0.0)
 
     def try_claim(self, position: tuple[int, int]) -> bool:
         if self._stopped:
@@ -297,13 +311,18 @@ class _ReadTopicFn(beam.DoFn):
         self._settings = settings
 
     def setup(self) -> None:
-        self._consumer = consumer(
+        self._consumer = patiently(
             self._settings,
-            max_poll_records=_MAX_POLL_RECORDS,
-            auto_offset_reset="earliest",
-            metadata_max_age_ms=_METADATA_MAX_AGE_MS,
+            "the Kafka reader",
+            lambda: consumer(
+                self._settings,
+                max_poll_records=_MAX_POLL_RECORDS,
+                auto_offset_reset="earliest",
+                metadata_max_age_ms=_METADATA_MAX_AGE_MS,
+            ),
         )
         self._metrics = StepMetrics("read")
+        self._watch = BrokerWatch(self._settings, "reading")
 
     def teardown(self) -> None:
         self._consumer.close()
@@ -316,8 +335,13 @@ class _ReadTopicFn(beam.DoFn):
         watermark: ManualWatermarkEstimator = beam.DoFn.WatermarkEstimatorParam(_HeldWatermarks()),  # noqa: B008
     ) -> Iterator[TimestampedValue | beam.pvalue.TaggedOutput]:
         positions = dict(tracker.current_restriction().positions)
-        for tp in self._new_partitions(element.topic, positions):
-            start = self._consumer.beginning_offsets([tp])[tp]
+        try:
+            starts = self._new_partitions(element.topic, positions)
+        except KafkaError as exc:
+            # A broker outage must not fail the bundle (Prism would fail the job): wait it out.
+            self._outage(exc, tracker)
+            return
+        for tp, start in starts.items():
             tracker.try_claim((tp.partition, start))
             positions[tp.partition] = start
             LOGGER.info("picked up new partition %s[%d] at %d", tp.topic, tp.partition, start)
@@ -332,43 +356,81 @@ class _ReadTopicFn(beam.DoFn):
         stops: dict[int, int] = {}
         read = 0
         stopped = False
-        while not stopped:
-            batches = self._consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
-            floor = watermark.current_watermark()
-            for tp, messages in batches.items():
-                for message in messages:
-                    # Downstream steps run inside this bundle as records are yielded: end the
-                    # slice on time, so a slow step (the NLP) never makes the bundle long.
-                    if time.monotonic() - started > _STREAM_SLICE_SECONDS:
-                        break
-                    if not tracker.try_claim((tp.partition, message.offset + 1)):
-                        stopped = True  # the runner checkpointed us
-                        break
-                    stamp = max(_event_time(message), floor)
-                    newest[tp.partition] = max(stamp, newest.get(tp.partition, stamp))
-                    claimed[tp.partition] = claimed.get(tp.partition, 0) + 1
-                    stops[tp.partition] = message.offset + 1
-                    read += 1
-                    self._metrics.received()
-                    self._metrics.ok()
-                    yield TimestampedValue(to_raw_record(message), stamp)
-            held = self._held_at(partitions, newest)
-            if held is not None:
-                _advance(watermark, held - _WATERMARK_SKEW)
-            elapsed = time.monotonic() - started
-            if (
-                stopped
-                or not batches
-                or elapsed > _STREAM_SLICE_SECONDS
-                or read >= _STREAM_SLICE_RECORDS
-            ):
-                break
+        broker_down: KafkaError | None = None
+        try:  # a broker outage must not fail the bundle (Prism would fail the job): wait it out
+            while not stopped:
+                batches = self._poll(partitions)
+                floor = watermark.current_watermark()
+                for tp, messages in batches.items():
+                    for message in messages:
+                        # Downstream steps run inside this bundle as records are yielded: end
+                        # the slice on time, so a slow step (the NLP) never makes it long.
+                        if time.monotonic() - started > _STREAM_SLICE_SECONDS:
+                            break
+                        if not tracker.try_claim((tp.partition, message.offset + 1)):
+                            stopped = True  # the runner checkpointed us
+                            break
+                        stamp = max(_event_time(message), floor)
+                        newest[tp.partition] = max(stamp, newest.get(tp.partition, stamp))
+                        claimed[tp.partition] = claimed.get(tp.partition, 0) + 1
+                        stops[tp.partition] = message.offset + 1
+                        read += 1
+                        self._metrics.received()
+                        self._metrics.ok()
+                        yield TimestampedValue(to_raw_record(message), stamp)
+                self._hold(watermark, partitions, newest)
+                elapsed = time.monotonic() - started
+                if (
+                    stopped
+                    or not batches
+                    or elapsed > _STREAM_SLICE_SECONDS
+                    or read >= _STREAM_SLICE_RECORDS
+                ):
+                    break
+        except KafkaError as exc:
+            broker_down = exc
         for tp in partitions:  # report what was read, so offsets can be committed once written
             if claimed.get(tp.partition):
                 start, stop = positions[tp.partition], stops[tp.partition]
                 yield self._range(tp, start, stop, claimed[tp.partition], watermark)
-        if not stopped:
+        self._checkpoint(tracker, stopped=stopped, broker_down=broker_down)
+
+    def _checkpoint(
+        self, tracker: _TopicTracker, *, stopped: bool, broker_down: KafkaError | None
+    ) -> None:
+        """Come back for more, unless the runner already split us off."""
+        if broker_down is not None:
+            self._outage(broker_down, tracker)
+        elif not stopped:
+            self._watch.ok()
             tracker.defer_remainder(_RESUME_DELAY)
+
+    def _hold(
+        self,
+        watermark: ManualWatermarkEstimator,
+        partitions: list[TopicPartition],
+        newest: dict[int, Timestamp],
+    ) -> None:
+        """Move the watermark up to what every partition has delivered."""
+        held = self._held_at(partitions, newest)
+        if held is not None:
+            _advance(watermark, held - _WATERMARK_SKEW)
+
+    def _poll(self, partitions: list[TopicPartition]) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """One poll; while the broker is known to be down, a failed one raises rather than idles.
+
+        kafka-python's poll swallows connection errors and returns nothing, which looks
+        like a quiet topic: ask for the end offsets too, which need the broker.
+        """
+        batches = self._consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
+        if not batches and self._watch.in_outage:
+            self._consumer.end_offsets(partitions, timeout_ms=_POLL_TIMEOUT_MS)
+        return batches
+
+    def _outage(self, error: KafkaError, tracker: _TopicTracker) -> None:
+        """Log the outage once and come back later from the positions reached."""
+        self._watch.trouble(error)
+        tracker.defer_remainder(_OUTAGE_RESUME_DELAY)
 
     @staticmethod
     def _range(
@@ -379,9 +441,11 @@ class _ReadTopicFn(beam.DoFn):
             RANGES, TimestampedValue(reported, watermark.current_watermark())
         )
 
-    def _new_partitions(self, topic: str, positions: dict[int, int]) -> list[TopicPartition]:
+    def _new_partitions(self, topic: str, positions: dict[int, int]) -> dict[TopicPartition, int]:
+        """Partitions added to the topic since the run started, with their first offsets."""
         known = self._consumer.partitions_for_topic(topic) or set()
-        return [TopicPartition(topic, p) for p in sorted(known - positions.keys())]
+        new = [TopicPartition(topic, p) for p in sorted(known - positions.keys())]
+        return dict(self._consumer.beginning_offsets(new)) if new else {}
 
     def _held_at(
         self, partitions: list[TopicPartition], newest: dict[int, Timestamp]
@@ -390,7 +454,10 @@ class _ReadTopicFn(beam.DoFn):
         holds = []
         for tp in partitions:
             end = self._consumer.highwater(tp)
-            if end is not None and self._consumer.position(tp) >= end:
+            # Bounded wait: a position may need the broker (after it restarts, to validate
+            # it), and a bundle that makes no progress gets split by Prism, which fails.
+            position = self._consumer.position(tp, timeout_ms=_POLL_TIMEOUT_MS)
+            if end is not None and position >= end:
                 continue  # caught up: the next record will be newer than now
             if tp.partition not in newest:
                 return None

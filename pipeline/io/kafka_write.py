@@ -23,7 +23,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import BoundedWindow
 from apache_beam.utils.windowed_value import WindowedValue
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.producer.future import FutureRecordMetadata
 
 from pipeline.io.avro import to_avro
@@ -36,7 +36,13 @@ from pipeline.io.kafka_avro import (
     schemas_topic,
     subject,
 )
-from pipeline.io.kafka_client import KafkaSettings, create_topic, unreachable
+from pipeline.io.kafka_client import (
+    BrokerWatch,
+    KafkaSettings,
+    create_topic,
+    patiently,
+    unreachable,
+)
 from pipeline.io.windowed_files import source_key
 from schemas import fingerprint, load_schema, schema_text
 from transforms.metrics import StepMetrics
@@ -46,6 +52,8 @@ __all__ = ["WriteKafkaAvro", "producer"]
 LOGGER = logging.getLogger(__name__)
 # How long the producer keeps retrying a message through a broker outage.
 _DELIVERY_TIMEOUT_MS = 10 * 60 * 1000
+# How long a flush waits before the log says the broker is slow to acknowledge.
+_FLUSH_CHECK_SECONDS = 10.0
 
 
 def producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
@@ -88,7 +96,10 @@ class _WriteKafkaFn(beam.DoFn):
     def setup(self) -> None:
         self._schema = load_schema(self._schema_name)
         self._metrics = StepMetrics(self._step)
-        self._producer = producer(self._settings)
+        self._watch = BrokerWatch(self._settings, f"writing to {self._topic}")
+        self._producer = patiently(
+            self._settings, f"writing to {self._topic}", lambda: producer(self._settings)
+        )
         text = schema_text(self._schema_name)
         if self._registry_url:
             self._schema_id: int | None = SchemaRegistry(self._registry_url).register(
@@ -102,8 +113,15 @@ class _WriteKafkaFn(beam.DoFn):
             (SCHEMA_NAME_HEADER, str(self._schema["name"]).encode()),
             (SCHEMA_FINGERPRINT_HEADER, schema_fingerprint.encode()),
         ]
-        create_topic(
-            self._settings, schemas_topic(self._topic), 1, config={"cleanup.policy": "compact"}
+        patiently(
+            self._settings,
+            f"writing to {self._topic}",
+            lambda: create_topic(
+                self._settings,
+                schemas_topic(self._topic),
+                1,
+                config={"cleanup.policy": "compact"},
+            ),
         )
         self._producer.send(
             schemas_topic(self._topic), key=schema_fingerprint.encode(), value=text.encode()
@@ -133,12 +151,24 @@ class _WriteKafkaFn(beam.DoFn):
             self._written[window, source_key(record.origin)].append(record.origin.offset)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        self._producer.flush()
+        self._flush()
         for sent in self._pending:
             sent.get()  # raises if the broker never took it: the bundle is retried
         self._metrics.ok(len(self._pending))
         for (window, key), offsets in self._written.items():
             yield WindowedValue((key, tuple(offsets)), window.max_timestamp(), [window])
+
+    def _flush(self) -> None:
+        """Wait until the broker has every message; through an outage, say so once."""
+        while True:
+            try:
+                self._producer.flush(timeout=_FLUSH_CHECK_SECONDS)
+            except KafkaTimeoutError as exc:
+                # The producer retries on its own, up to its delivery timeout; we only wait.
+                self._watch.trouble(exc)
+                continue
+            self._watch.ok()
+            return
 
 
 class WriteKafkaAvro(beam.PTransform):
