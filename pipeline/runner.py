@@ -18,10 +18,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from apache_beam.options.pipeline_options import (
     PipelineOptions,
@@ -33,6 +35,8 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.runners.portability.prism_runner import PrismRunner
 from apache_beam.runners.runner import PipelineRunner
+from apache_beam.runners.worker import sdk_worker
+from apache_beam.runners.worker.worker_id_interceptor import WorkerIdInterceptor
 
 from transforms.errors import WirenewsError
 
@@ -67,6 +71,7 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
                 "(go install, offline), or pass --prism_location=PATH"
             )
             raise WirenewsError(message)
+        _name_workers_on_state_channel()
         LOGGER.info("streaming on Prism (%s)", prism.prism_location)
         return PrismRunner()
     LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
@@ -76,3 +81,26 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
     )
     return fn_runner.FnApiRunner(provision_info=provision)
+
+
+def _name_workers_on_state_channel() -> None:
+    """Make in-process SDK workers send their id on the state channel, as Prism 2.77 requires.
+
+    Beam 2.62's SDK harness sends on its state channel the worker id it reads from
+    ``$WORKER_ID`` at import, unset for LOOPBACK workers in this process; Prism
+    2.77 refuses every state request without one, which stops any stateful step
+    (dedup, the offset ledger). Each harness started here stamps its own id on
+    the class default instead; a LOOPBACK Prism job has one worker per process.
+    Harmless where the SDK passes the id itself (newer Beam).
+    """
+    if getattr(sdk_worker.SdkHarness, "_wirenews_named", False):
+        return
+    original = sdk_worker.SdkHarness.__init__
+
+    @functools.wraps(original)
+    def named(self: sdk_worker.SdkHarness, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        WorkerIdInterceptor._worker_id = kwargs.get("worker_id") or WorkerIdInterceptor._worker_id  # noqa: SLF001
+
+    sdk_worker.SdkHarness.__init__ = named
+    sdk_worker.SdkHarness._wirenews_named = True  # noqa: SLF001
