@@ -19,7 +19,7 @@ PRISM := .bin/prism
 DEBIAN_PACKAGES := kcat avro-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test lint clean system-deps prism
+.PHONY: help run test lint clean system-deps prism flink
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -52,7 +52,10 @@ $(PRISM):
 
 prism: $(PRISM) ## Build Prism (streaming runs) from the Go module proxy into .bin/.
 
-test: $(VENV)/.installed-dev system-deps $(PRISM) ## Install what the tests need and run the whole suite (it starts a Kafka broker).
+flink: $(VENV)/.installed ## Fetch Beam's Flink job server (Maven Central) into ~/.apache_beam/cache/jars.
+	$(BIN)/python -m pipeline.flink
+
+test: $(VENV)/.installed-dev system-deps $(PRISM) flink ## Install what the tests need and run the whole suite (it starts a Kafka broker).
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev ## ruff over everything.

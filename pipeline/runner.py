@@ -10,6 +10,11 @@
   this machine (``--prism_location``, ``$WIRENEWS_PRISM``, ``.bin/prism`` in the
   repository, or ``prism`` on the PATH); ``make prism`` builds it offline.
 
+``--runner=FlinkRunner``: an embedded Flink (``--flink_master=[local]``, the
+default) runs the SDK workers in this process (LOOPBACK), and the job server
+comes from a local cache, fetched from Maven Central on first use
+(:mod:`pipeline.flink`), started with the Java 17 flags Flink needs.
+
 Any other ``--runner`` is Beam's to resolve.
 
 Example:
@@ -38,6 +43,7 @@ from apache_beam.runners.runner import PipelineRunner
 from apache_beam.runners.worker import sdk_worker
 from apache_beam.runners.worker.worker_id_interceptor import WorkerIdInterceptor
 
+from pipeline.flink import configure_flink, is_flink
 from transforms.errors import WirenewsError
 
 __all__ = ["choose_runner", "find_prism"]
@@ -57,9 +63,13 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
     """The runner to pass to ``beam.Pipeline``; None lets Beam resolve ``--runner``.
 
     Raises:
-        WirenewsError: a streaming job and no Prism binary to run it on.
+        WirenewsError: a streaming job and no Prism binary to run it on, or a Flink
+            job and no way to fetch its job server.
     """
     standard = options.view_as(StandardOptions)
+    if is_flink(options):
+        configure_flink(options)
+        return None
     if standard.runner not in _DIRECT:
         return None
     if standard.streaming:
