@@ -5,8 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOURCE ?= seeds/
 OUTPUT ?= out/
-# Prism, Beam's local runner for streaming jobs, at the Beam version we pin.
-BEAM_VERSION := 2.77.0
+# Beam's Python SDK and its Flink job server are pinned to one version (pyproject.toml): the
+# newest whose Flink runner Maven Central serves here. Prism, the local runner for streaming
+# jobs, is newer: it speaks the portable Job API to the older SDK, and only 2.77 has the
+# streaming fixes we need (README, Runners).
+BEAM_VERSION := 2.62.0
+PRISM_VERSION := 2.77.0
 PRISM := .bin/prism
 
 # Debian packages the tests use: kcat (an independent Kafka client) and avro-bin (avrocat,
@@ -15,7 +19,7 @@ PRISM := .bin/prism
 DEBIAN_PACKAGES := kcat avro-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test lint clean system-deps prism
+.PHONY: help run test lint clean system-deps prism flink
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -44,11 +48,14 @@ system-deps: ## Install the Debian packages the tests use.
 	fi
 
 $(PRISM):
-	GOBIN=$(CURDIR)/.bin GOFLAGS=-buildvcs=false go install github.com/apache/beam/sdks/v2/go/cmd/prism@v$(BEAM_VERSION)
+	GOBIN=$(CURDIR)/.bin GOFLAGS=-buildvcs=false go install github.com/apache/beam/sdks/v2/go/cmd/prism@v$(PRISM_VERSION)
 
 prism: $(PRISM) ## Build Prism (streaming runs) from the Go module proxy into .bin/.
 
-test: $(VENV)/.installed-dev system-deps $(PRISM) ## Install what the tests need and run the whole suite (it starts a Kafka broker).
+flink: $(VENV)/.installed ## Fetch Beam's Flink job server (Maven Central) into ~/.apache_beam/cache/jars.
+	$(BIN)/python -m pipeline.flink
+
+test: $(VENV)/.installed-dev system-deps $(PRISM) flink ## Install what the tests need and run the whole suite (it starts a Kafka broker).
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev ## ruff over everything.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from pipeline.graph import (
@@ -28,7 +28,7 @@ from pipeline.graph import (
 )
 from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
-from pipeline.options import WirenewsOptions
+from pipeline.options import WirenewsOptions, parse_options
 from pipeline.runner import choose_runner
 from transforms.errors import WirenewsError
 from transforms.metrics import NAMESPACE
@@ -75,7 +75,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     Raises:
         WirenewsError: the options are incomplete or the source is unreadable.
     """
-    options = PipelineOptions(list(argv) if argv is not None else None)
+    options = parse_options(argv)
     wirenews = options.view_as(WirenewsOptions)
     for name in ("source", "output"):
         if not getattr(wirenews, name):

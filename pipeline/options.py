@@ -11,14 +11,16 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from typing import Any
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
 
 from transforms.nlp import DEFAULT_MODEL
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES
 
-__all__ = ["WirenewsOptions"]
+__all__ = ["WirenewsOptions", "parse_options"]
 
 
 def _positive_int(text: str) -> int:
@@ -148,3 +150,18 @@ class WirenewsOptions(PipelineOptions):
             default=DEFAULT_MAX_RECORD_BYTES,
             help="Larger input records are dead-lettered unread (default: %(default)s, 10 MiB).",
         )
+
+
+def parse_options(argv: Sequence[str] | None = None) -> PipelineOptions:
+    """Beam's options from flags (``sys.argv`` by default), our ``--output`` kept ours.
+
+    Beam parses each options view on its own and lets argparse expand
+    abbreviations, so in a view without ``--output`` our flag would also set
+    ``--output_executable_path``, and a portable runner (Prism, Flink) would
+    write a jar there instead of running the job.
+    """
+    flags = list(argv) if argv is not None else sys.argv[1:]
+    options = PipelineOptions(flags)
+    if not any(flag.startswith("--output_executable_path") for flag in flags):
+        options.view_as(PortableOptions).output_executable_path = None
+    return options

@@ -10,6 +10,11 @@
   this machine (``--prism_location``, ``$WIRENEWS_PRISM``, ``.bin/prism`` in the
   repository, or ``prism`` on the PATH); ``make prism`` builds it offline.
 
+``--runner=FlinkRunner``: an embedded Flink (``--flink_master=[local]``, the
+default) runs the SDK workers in this process (LOOPBACK), and the job server
+comes from a local cache, fetched from Maven Central on first use
+(:mod:`pipeline.flink`), started with the Java 17 flags Flink needs.
+
 Any other ``--runner`` is Beam's to resolve.
 
 Example:
@@ -18,10 +23,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from apache_beam.options.pipeline_options import (
     DebugOptions,
@@ -34,7 +41,10 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.runners.portability.prism_runner import PrismRunner
 from apache_beam.runners.runner import PipelineRunner
+from apache_beam.runners.worker import sdk_worker
+from apache_beam.runners.worker.worker_id_interceptor import WorkerIdInterceptor
 
+from pipeline.flink import configure_flink, is_flink
 from transforms.errors import WirenewsError
 
 __all__ = ["choose_runner", "find_prism"]
@@ -54,9 +64,13 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
     """The runner to pass to ``beam.Pipeline``; None lets Beam resolve ``--runner``.
 
     Raises:
-        WirenewsError: a streaming job and no Prism binary to run it on.
+        WirenewsError: a streaming job and no Prism binary to run it on, or a Flink
+            job and no way to fetch its job server.
     """
     standard = options.view_as(StandardOptions)
+    if is_flink(options):
+        configure_flink(options)
+        return None
     if standard.runner not in _DIRECT:
         return None
     if standard.streaming:
@@ -69,6 +83,7 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
             )
             raise WirenewsError(message)
         _no_runner_splits(options)
+        _name_workers_on_state_channel()
         LOGGER.info("streaming on Prism (%s)", prism.prism_location)
         return PrismRunner()
     LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
@@ -92,3 +107,26 @@ def _no_runner_splits(options: PipelineOptions) -> None:
     debug = options.view_as(DebugOptions)
     if "prism_disable_sdf_split" not in (debug.experiments or []):
         debug.add_experiment("prism_disable_sdf_split")
+
+
+def _name_workers_on_state_channel() -> None:
+    """Make in-process SDK workers send their id on the state channel, as Prism 2.77 requires.
+
+    Beam 2.62's SDK harness sends on its state channel the worker id it reads from
+    ``$WORKER_ID`` at import, unset for LOOPBACK workers in this process; Prism
+    2.77 refuses every state request without one, which stops any stateful step
+    (dedup, the offset ledger). Each harness started here stamps its own id on
+    the class default instead; a LOOPBACK Prism job has one worker per process.
+    Harmless where the SDK passes the id itself (newer Beam).
+    """
+    if getattr(sdk_worker.SdkHarness, "_wirenews_named", False):
+        return
+    original = sdk_worker.SdkHarness.__init__
+
+    @functools.wraps(original)
+    def named(self: sdk_worker.SdkHarness, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        WorkerIdInterceptor._worker_id = kwargs.get("worker_id") or WorkerIdInterceptor._worker_id  # noqa: SLF001
+
+    sdk_worker.SdkHarness.__init__ = named
+    sdk_worker.SdkHarness._wirenews_named = True  # noqa: SLF001

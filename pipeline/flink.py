@@ -1,0 +1,208 @@
+"""Running on Flink: the Beam Flink job server from Maven Central, in a local cache.
+
+Maven Central here serves no shaded ``beam-runners-flink-*-job-server`` jar, so
+the job server is laid out from its parts: ``beam-runners-flink-<flink>`` (which
+holds ``FlinkJobServerDriver``) and its runtime dependencies, copied by Maven
+into a cache folder, plus a small jar whose manifest names them all. Beam's
+``FlinkRunner`` then starts it with ``java -jar`` like any job-server jar. The
+Beam version is the installed SDK's: the SDK and the job server never differ.
+
+Example:
+    jar = ensure_job_server_jar()          # fetched once, then cached
+    configure_flink(options)                # LOOPBACK, the jar, Java 17 flags
+
+    python -m pipeline.flink                # fetch into the cache (``make flink``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from apache_beam.options.pipeline_options import (
+    FlinkRunnerOptions,
+    JobServerOptions,
+    PipelineOptions,
+    PortableOptions,
+    StandardOptions,
+)
+from apache_beam.version import __version__ as BEAM_VERSION
+
+from transforms.errors import WirenewsError
+
+__all__ = [
+    "BEAM_VERSION",
+    "FLINK_VERSION",
+    "JAVA_17_FLAGS",
+    "configure_flink",
+    "ensure_job_server_jar",
+    "is_flink",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+# The one Flink minor whose Beam runner Maven Central serves here at our Beam version.
+FLINK_VERSION = "1.19"
+DEFAULT_CACHE = Path("~/.apache_beam/cache/jars").expanduser()
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+MAIN_CLASS = "org.apache.beam.runners.flink.FlinkJobServerDriver"
+# Flink 1.19 reflects into these JDK packages; Java 17 refuses without --add-opens.
+JAVA_17_FLAGS = tuple(
+    f"--add-opens=java.base/{package}=ALL-UNNAMED"
+    for package in ("java.lang", "java.nio", "java.util", "java.lang.reflect", "java.io")
+)
+_LOCAL_MASTERS = {None, "", "[local]", "[auto]"}
+_COMPLETE = ".complete"
+
+_POM = """<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>wirenews.flink</groupId>
+  <artifactId>flink-job-server</artifactId>
+  <version>0</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.beam</groupId>
+      <artifactId>beam-runners-flink-{flink}</artifactId>
+      <version>{beam}</version>
+    </dependency>
+    <!-- Flink and Beam log through SLF4J 1.x and bring no binding. -->
+    <dependency>
+      <groupId>org.slf4j</groupId>
+      <artifactId>slf4j-simple</artifactId>
+      <version>1.7.36</version>
+      <scope>runtime</scope>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def is_flink(options: PipelineOptions) -> bool:
+    """Whether ``--runner`` names Beam's Flink runner."""
+    name = options.view_as(StandardOptions).runner or ""
+    return name.rsplit(".", 1)[-1] in {"FlinkRunner", "flink"}
+
+
+def job_server_dir(cache: Path | None = None, beam_version: str = BEAM_VERSION) -> Path:
+    """Where the job server of this Beam version is (or will be) laid out."""
+    root = cache or DEFAULT_CACHE
+    return root / f"wirenews-flink-{FLINK_VERSION}-job-server-{beam_version}"
+
+
+def ensure_job_server_jar(cache: Path | None = None, beam_version: str = BEAM_VERSION) -> Path:
+    """The job-server launcher jar, fetched with Maven into the cache if it is not there yet.
+
+    Raises:
+        WirenewsError: Maven is missing or could not resolve the jars.
+    """
+    folder = job_server_dir(cache, beam_version)
+    jar = folder / "job-server.jar"
+    if (folder / _COMPLETE).exists() and jar.exists():
+        return jar
+    mvn = shutil.which("mvn")
+    if not mvn:
+        message = (
+            "the Flink job server is not in the cache and Maven (mvn) is not installed: "
+            "install Maven and run `make flink`, or pass --flink_job_server_jar=PATH"
+        )
+        raise WirenewsError(message)
+    LOGGER.info(
+        "fetching the Beam %s Flink %s job server into %s", beam_version, FLINK_VERSION, folder
+    )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        (staging / "pom.xml").write_text(_POM.format(flink=FLINK_VERSION, beam=beam_version))
+        fetched = subprocess.run(  # noqa: S603 - mvn from PATH, arguments of our own
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(staging / "pom.xml"),
+                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging / 'lib'}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if fetched.returncode != 0:
+            tail = "\n".join((fetched.stdout + fetched.stderr).strip().splitlines()[-5:])
+            message = f"Maven could not fetch the Flink job server for Beam {beam_version}:\n{tail}"
+            raise WirenewsError(message)
+        _write_launcher(staging / "job-server.jar", sorted((staging / "lib").glob("*.jar")))
+        (staging / _COMPLETE).touch()
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return jar
+
+
+def _write_launcher(path: Path, jars: list[Path]) -> None:
+    """A jar holding only a manifest: the job server's main class and its classpath."""
+    relative = [f"lib/{jar.name}" for jar in jars]
+    manifest = (
+        "Manifest-Version: 1.0\n"
+        f"Main-Class: {MAIN_CLASS}\n"
+        # One entry a continuation line: manifest lines must stay short.
+        "Class-Path: " + "\n  ".join(relative) + "\n"
+    )
+    with zipfile.ZipFile(path, "w") as launcher:
+        launcher.writestr("META-INF/MANIFEST.MF", manifest)
+
+
+def configure_flink(options: PipelineOptions) -> None:
+    """Fill in what a Flink run needs and a user should not have to say.
+
+    - workers in this process (LOOPBACK) for an embedded Flink (``[local]``): no Docker;
+      and then, for a batch job, a parallelism of 1 unless ``--parallelism`` says otherwise;
+    - the job server from the cache (fetched on first use) unless ``--flink_job_server_jar``;
+    - Java 17 ``--add-opens`` flags for the job server's JVM.
+    """
+    flink = options.view_as(FlinkRunnerOptions)
+    portable = options.view_as(PortableOptions)
+    if flink.flink_master in _LOCAL_MASTERS and not portable.environment_type:
+        portable.environment_type = "LOOPBACK"
+    batch = not options.view_as(StandardOptions).streaming
+    if batch and portable.environment_type == "LOOPBACK" and flink.parallelism in (None, -1):
+        # Every LOOPBACK worker is a thread of this one Python process: more Flink
+        # subtasks only add hand-offs (the seeds job: 19 s at 1, 60 s at 2 here).
+        # Not for streams: at 1, the Kafka reader's stage never handed records on.
+        flink.parallelism = 1
+    if not flink.flink_job_server_jar and not portable.job_endpoint:
+        cache = options.view_as(JobServerOptions).jar_cache_dir
+        flink.flink_job_server_jar = str(ensure_job_server_jar(Path(cache) if cache else None))
+    server = options.view_as(JobServerOptions)
+    given = list(server.job_server_jvm_properties or [])
+    server.job_server_jvm_properties = given + [f for f in JAVA_17_FLAGS if f not in given]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipeline.flink``: fetch the job server into the cache, print its jar."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=None, help=f"default: {DEFAULT_CACHE}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        jar = ensure_job_server_jar(args.cache)
+    except WirenewsError as exc:
+        print(exc, file=sys.stderr)  # noqa: T201 - a CLI
+        return 1
+    print(jar)  # noqa: T201 - a CLI
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
