@@ -83,8 +83,18 @@ def test_feed_publishes_one_message_per_article(
         assert headers["content-type"] == b"application/json"
         assert headers["wirenews-origin"].decode().startswith(str(seeds_dir))
         assert value["body"]
-    nimbra = [json.loads(m.value) for m in messages if m.key == b"nw-2024-1125-001"]
-    assert nimbra[0]["dateline"] == "DUBLIN"
+    # JSON articles go as they are; pages are parsed into the same JSON input format.
+    [page] = [
+        m
+        for m in messages
+        if "000_109866a445957986.txt" in dict(m.headers)["wirenews-origin"].decode()
+    ]
+    assert json.loads(page.value)["dateline"] == "BRUSSELS"
+    [given] = [m for m in messages if m.key == b"nw-2024-1125-001"]
+    assert json.loads(given.value) in [
+        json.loads(line)
+        for line in (seeds_dir / "002_northwire-feed.jsonl").read_text().splitlines()
+    ]
 
 
 def test_feed_skips_and_counts_what_it_cannot_parse(

@@ -1,15 +1,18 @@
 """The pure parts of the Kafka connector: addresses, settings, records, trackers, ledgers."""
 
+import json
 from datetime import datetime, timezone
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
+from pipeline.feed import message_of
 from pipeline.io.kafka_client import KafkaSettings, KafkaTopic, parse_start
 from pipeline.io.kafka_commit import OffsetLedger
 from pipeline.io.kafka_read import TopicPositions, _TopicTracker, to_raw_record
-from transforms.errors import WirenewsError
-from transforms.records import MediaType, Origin
+from tests.conftest import article_json
+from transforms.errors import InvalidEncoding, MalformedJson, MissingField, WirenewsError
+from transforms.records import MediaType, Origin, RawRecord
 
 
 def message(
@@ -124,3 +127,30 @@ def test_ledger_of_a_partition_found_later_starts_at_its_opening_range() -> None
     fresh.add_range(0, 3, count=3)
     fresh.acknowledge([0, 1, 2, 2])
     assert fresh.advance() == 3
+
+
+def test_feed_sends_a_json_article_with_an_id_as_it_is() -> None:
+    now = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    given = article_json(id="as-is")
+    raw = RawRecord(given, Origin.file("a.jsonl", 1), MediaType.JSON)
+    assert message_of(raw, now) == (b"as-is", given)
+
+
+def test_feed_parses_pages_and_articles_without_an_id() -> None:
+    now = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    document = json.loads(article_json(id="x"))
+    del document["id"]
+    raw = RawRecord(json.dumps(document).encode(), Origin.file("a.json"), MediaType.JSON)
+    key, value = message_of(raw, now)
+    assert json.loads(value)["id"] == key.decode() != "x"
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [(b"{broken", MalformedJson), (b"[1, 2]", MalformedJson), (b'{"id": "a"}', MissingField),
+     (b'{"id": "a", "body": "\xff"}', InvalidEncoding)],
+)  # fmt: skip
+def test_feed_refuses_what_the_pipeline_could_not_read(payload: bytes, error: type) -> None:
+    raw = RawRecord(payload, Origin.file("a.json"), MediaType.JSON)
+    with pytest.raises(error):
+        message_of(raw, datetime(2026, 11, 29, tzinfo=timezone.utc))
