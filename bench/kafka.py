@@ -1,0 +1,191 @@
+"""Kafka: feeding speed beside kcat, a bounded run, and a stream's latency on Prism.
+
+Starts its own broker (deploy/kafka) in a temporary folder, generates N synthetic
+articles (bench/corpus.py) and measures:
+
+- ``wirenews feed`` and ``kcat -P`` publishing the same JSON Lines to two topics
+  (messages/s each by their own clocks, and the ratio; feed's wall clock, with
+  Python's start-up, too);
+- a bounded ``wirenews run --until-end`` over the fed topic (articles/s);
+- a streaming run on Prism fed at a fixed rate: for each article, the time from
+  its send to the moment its output file appears (p50, p95, max), beside the
+  window length.
+
+    .venv/bin/python bench/kafka.py [--articles 2000] [--rate 10] [--stream-seconds 60]
+
+The last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import fastavro
+from broker import KafkaProducer, local_broker
+from corpus import synthetic_articles, write_jsonl
+
+WIRENEWS = Path(sys.executable).parent / "wirenews"
+_FED = re.compile(r"sent [\d,]+ articles to \S+ in ([\d.]+) s")
+_SUMMARY = re.compile(r"read ([\d,]+) records.* in ([\d.,]+) s")
+WINDOW_SECONDS = 5
+
+
+def feeding(bootstrap: str, corpus: Path, count: int) -> dict[str, float]:
+    """Messages/s of ``wirenews feed`` and of ``kcat -P`` over the same lines."""
+    topic = f"feed-{uuid.uuid4().hex[:8]}"
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(WIRENEWS), "feed", "--bootstrap", bootstrap, "--topic", topic, "--partitions", "2",
+         str(corpus)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    summary = _FED.search(done.stdout + done.stderr)
+    ours = float(summary.group(1)) if summary else wall  # its own clock: after start-up
+    kcat_topic = f"kcat-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        [
+            str(WIRENEWS),
+            "feed",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            kcat_topic,
+            "--partitions",
+            "2",
+            "/dev/null",
+        ],
+        check=False,
+        capture_output=True,
+    )  # fmt: skip  (creates the topic, so kcat measures sending only)
+    started = time.perf_counter()
+    subprocess.run(
+        ["kcat", "-P", "-b", bootstrap, "-t", kcat_topic, "-X", "acks=all", "-l", str(corpus)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    kcat = time.perf_counter() - started
+    return {
+        "topic": topic,
+        "feed_messages_per_s": round(count / ours, 1),
+        "feed_wall_messages_per_s": round(count / wall, 1),
+        "kcat_messages_per_s": round(count / kcat, 1),
+        "feed_over_kcat": round(kcat / ours, 3),
+    }
+
+
+def bounded_run(bootstrap: str, topic: str) -> dict[str, float]:
+    """A ``--until-end`` run over the fed topic: the job's own clock."""
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(
+            [str(WIRENEWS), "run", "--source", f"kafka://{bootstrap}/{topic}", "--group",
+             "bench", "--until-end", "--output", out],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    match = _SUMMARY.search(done.stdout + done.stderr)
+    if match is None:
+        message = f"no summary line:\n{done.stderr[-2000:]}"
+        raise SystemExit(message)
+    read, seconds = int(match.group(1).replace(",", "")), float(match.group(2).replace(",", ""))
+    return {"bounded_articles_per_s": round(read / seconds, 2)}
+
+
+def _written(out: Path, first_seen: dict[str, float]) -> None:
+    for path in out.glob("*.avro"):
+        seen_at = path.stat().st_mtime
+        if path.name in first_seen:
+            continue
+        with path.open("rb") as file:
+            for record in fastavro.reader(file):
+                if "id" in record:  # dead letters (the topic-creating "{}") have none
+                    first_seen.setdefault(record["id"], seen_at)
+        first_seen[path.name] = seen_at
+
+
+def stream_latency(
+    bootstrap: str, articles: list[dict[str, str]], rate: float, seconds: float
+) -> dict[str, float]:
+    """Feed at ``rate`` articles/s into a running stream; time each article to its file."""
+    topic = f"stream-{uuid.uuid4().hex[:8]}"
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer.send(topic, b"{}").get(timeout=30)  # create the topic before the stream starts
+    sent_at: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        job = subprocess.Popen(
+            [str(WIRENEWS), "run", "--source", f"kafka://{bootstrap}/{topic}", "--group", "bench",
+             "--output", str(out), "--window", str(WINDOW_SECONDS)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            time.sleep(15)  # let the job start up before the clock runs
+            first_seen: dict[str, float] = {}
+            started = time.time()
+            for number, article in enumerate(articles):
+                if time.time() - started > seconds:
+                    break
+                time.sleep(max(0.0, started + number / rate - time.time()))
+                producer.send(topic, key=article["id"].encode(), value=json.dumps(article).encode())
+                producer.flush()
+                sent_at[article["id"]] = time.time()
+                _written(out, first_seen)
+            deadline = time.time() + 6 * WINDOW_SECONDS + 30
+            while time.time() < deadline and not sent_at.keys() <= first_seen.keys():
+                time.sleep(0.5)
+                _written(out, first_seen)
+        finally:
+            job.send_signal(signal.SIGTERM)
+            job.wait(120)
+            producer.close()
+    latencies = sorted(first_seen[i] - sent_at[i] for i in sent_at if i in first_seen)
+    if not latencies:
+        message = "the stream wrote nothing"
+        raise SystemExit(message)
+    return {
+        "stream_rate_per_s": rate,
+        "stream_sent": len(sent_at),
+        "stream_written": len(latencies),
+        "window_seconds": WINDOW_SECONDS,
+        "latency_p50_s": round(statistics.median(latencies), 2),
+        "latency_p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
+        "latency_max_s": round(latencies[-1], 2),
+        "latency_p50_over_window": round(statistics.median(latencies) / WINDOW_SECONDS, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=2000, help="articles to feed")
+    parser.add_argument("--rate", type=float, default=10.0, help="stream input, articles/s")
+    parser.add_argument("--stream-seconds", type=float, default=60.0, help="how long to feed")
+    args = parser.parse_args()
+    broker = local_broker()
+    articles = synthetic_articles(args.articles, seed=11)
+    with tempfile.TemporaryDirectory() as folder:
+        state = Path(folder) / "kafka"
+        bootstrap = broker.start(state_dir=state, timeout=180.0)
+        try:
+            corpus = write_jsonl(articles, Path(folder) / "corpus.jsonl")
+            figures: dict[str, float | str | int] = {"articles": len(articles)}
+            fed = feeding(bootstrap, corpus, len(articles))
+            figures |= fed
+            figures |= bounded_run(bootstrap, str(fed["topic"]))
+            fresh = synthetic_articles(int(args.rate * args.stream_seconds) + 1, seed=12)
+            figures |= stream_latency(bootstrap, fresh, args.rate, args.stream_seconds)
+        finally:
+            broker.stop(state)
+    figures.pop("topic")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

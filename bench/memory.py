@@ -1,0 +1,119 @@
+"""Peak memory (RSS) of a batch run, and of a stream as it grows.
+
+Batch: ``wirenews run`` over N synthetic articles (bench/corpus.py), sampling the
+summed RSS of the job's whole process tree (workers included) every 0.2 s.
+Stream: a streaming run on Prism fed M articles as fast as it takes them; RSS of
+the tree (Prism included) after every 10% of them, to show whether it levels
+off (dedup state expires; see --dedup-horizon) or keeps growing.
+
+    .venv/bin/python bench/memory.py [--batch-articles 10000] [--stream-articles 100000]
+
+The last line is one JSON object with the figures (MiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from broker import KafkaProducer, local_broker
+from corpus import synthetic_articles, write_jsonl
+
+WIRENEWS = Path(sys.executable).parent / "wirenews"
+MIB = 1024 * 1024
+
+
+def tree_rss(root: int) -> int:
+    """Bytes of resident memory of ``root`` and every process below it (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            statm = (entry / "statm").read_text().split()
+        except OSError:
+            continue
+        children.setdefault(int(stat[1]), []).append(int(entry.name))
+        rss[int(entry.name)] = int(statm[1]) * page
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def batch_peak(count: int) -> dict[str, float]:
+    """Peak RSS of a batch job over ``count`` articles."""
+    with tempfile.TemporaryDirectory() as folder:
+        corpus = write_jsonl(synthetic_articles(count, seed=21), Path(folder) / "corpus.jsonl")
+        job = subprocess.Popen(
+            [str(WIRENEWS), "run", "--source", str(corpus), "--output", f"{folder}/out"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        peak = 0
+        while job.poll() is None:
+            peak = max(peak, tree_rss(job.pid))
+            time.sleep(0.2)
+    return {"batch_articles": count, "batch_peak_rss_mib": round(peak / MIB)}
+
+
+def stream_growth(count: int) -> dict[str, object]:
+    """RSS of a stream's process tree after each tenth of ``count`` articles."""
+    broker = local_broker()
+    articles = synthetic_articles(count, seed=22)
+    with tempfile.TemporaryDirectory() as folder:
+        state = Path(folder) / "kafka"
+        bootstrap = broker.start(state_dir=state, timeout=180.0)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+        producer.send("memory", b"{}").get(timeout=30)
+        job = subprocess.Popen(
+            [str(WIRENEWS), "run", "--source", f"kafka://{bootstrap}/memory", "--group", "m",
+             "--output", f"{folder}/out", "--window", "10"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        samples = []
+        try:
+            step = max(1, count // 10)
+            for number, article in enumerate(articles, 1):
+                producer.send(
+                    "memory", key=article["id"].encode(), value=json.dumps(article).encode()
+                )
+                if number % step == 0:
+                    producer.flush()
+                    time.sleep(5)
+                    samples.append((number, round(tree_rss(job.pid) / MIB)))
+                    print(f"after {number} articles fed: {samples[-1][1]} MiB", flush=True)
+        finally:
+            os.killpg(job.pid, signal.SIGTERM)
+            job.wait(120)
+            producer.close()
+            broker.stop(state)
+    return {"stream_articles": count, "stream_rss_mib": samples}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-articles", type=int, default=10_000)
+    parser.add_argument("--stream-articles", type=int, default=100_000)
+    args = parser.parse_args()
+    figures: dict[str, object] = {}
+    if args.batch_articles:
+        figures |= batch_peak(args.batch_articles)
+    if args.stream_articles:
+        figures |= stream_growth(args.stream_articles)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
