@@ -422,6 +422,8 @@ class Verdict:
         """The soak figures: the comparison's counts, kills, and how long it all took."""
         return {
             **self.comparison.as_dict(),
+            # Repeats that differ, other than the copies a restart explains (replayed_copies).
+            "differing_twice": len(self.differing_twice),
             "kills": self.kills,
             "kills_after_commits": self.kills_after_commits,
             "restarts": self.kills,
