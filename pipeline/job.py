@@ -7,11 +7,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -88,10 +89,14 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
             if not is_kafka_url(folder):
                 _remove_earlier_output(folder)
     started = time.monotonic()
-    pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
-    outputs = build(pipeline, options)
-    result = pipeline.run()
-    state = _wait(result, streaming)
+    stop = threading.Event()
+    # A stream asked to stop while it starts stops once started, rather than dying by the
+    # signal and leaving Prism running without it.
+    with _stopping_on_signals(stop) if streaming else contextlib.nullcontext():
+        pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
+        outputs = build(pipeline, options)
+        result = pipeline.run()
+        state = _wait(result, stop) if streaming else result.wait_until_finish()
     if state == PipelineState.DONE:
         outputs.after_success()
     counters = _counters(result)
@@ -107,27 +112,30 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     )
 
 
-def _wait(result: PipelineResult, streaming: bool) -> str:
-    """Wait for the end; a streaming job ends when asked to (SIGINT or SIGTERM)."""
-    if not streaming:
-        return result.wait_until_finish()
-    stop = threading.Event()
+@contextlib.contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` instead of ending the process, while inside."""
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
-        LOGGER.info("streaming until stopped (Ctrl-C or SIGTERM)")
-        while not stop.wait(1.0):
-            if PipelineState.is_terminal(result.state):
-                return result.state
-        LOGGER.info("stopping: cancelling the streaming job")
-        _expect_shutdown_noise()
-        try:
-            result.cancel()
-        except Exception as exc:
-            LOGGER.info("the runner had already stopped (%s)", type(exc).__name__)
-        return PipelineState.CANCELLED
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _wait(result: PipelineResult, stop: threading.Event) -> str:
+    """Wait for a streaming job to end: it ends when asked to (SIGINT or SIGTERM)."""
+    LOGGER.info("streaming until stopped (Ctrl-C or SIGTERM)")
+    while not stop.wait(1.0):
+        if PipelineState.is_terminal(result.state):
+            return result.state
+    LOGGER.info("stopping: cancelling the streaming job")
+    _expect_shutdown_noise()
+    try:
+        result.cancel()
+    except Exception as exc:
+        LOGGER.info("the runner had already stopped (%s)", type(exc).__name__)
+    return PipelineState.CANCELLED
 
 
 def _expect_shutdown_noise() -> None:

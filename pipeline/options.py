@@ -108,7 +108,8 @@ class WirenewsOptions(PipelineOptions):
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            help="A kafka-python client setting, e.g. security_protocol=SASL_SSL (repeatable).",
+            help="A Kafka client setting, e.g. security_protocol=SASL_SSL or the Java client's "
+            "security.protocol=SASL_SSL (repeatable).",
         )
         flag(
             "kafka-password-env",

@@ -12,10 +12,15 @@ Usage as a module::
     status(tmp_path / "kafka")                   # addr, or None
     stop(tmp_path / "kafka")
 
+    # Also a SASL/PLAIN listener (SASL_PLAINTEXT) with these users, for client tests:
+    start(state_dir=tmp_path / "kafka", sasl_users={"alice": "s3cret"})
+    sasl_address(tmp_path / "kafka")             # "127.0.0.1:M"
+
 Usage as a CLI (the bootstrap address is the last line of stdout)::
 
     python3 deploy/kafka/local_broker.py start [--port N] [--dir DIR] [--version X.Y.Z]
-    python3 deploy/kafka/local_broker.py status [--dir DIR]
+                                               [--sasl-user NAME:PASSWORD ...]
+    python3 deploy/kafka/local_broker.py status [--dir DIR] [--sasl]
     python3 deploy/kafka/local_broker.py stop [--dir DIR]
     python3 deploy/kafka/local_broker.py jars [--version X.Y.Z]
 """
@@ -38,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 __all__ = [
@@ -46,6 +51,7 @@ __all__ = [
     "DEFAULT_STATE_DIR",
     "LocalBrokerError",
     "ensure_jars",
+    "sasl_address",
     "start",
     "status",
     "stop",
@@ -177,28 +183,47 @@ def start(
     state_dir: Path = DEFAULT_STATE_DIR,
     timeout: float = 90.0,
     version: str = DEFAULT_KAFKA_VERSION,
+    sasl_users: Mapping[str, str] | None = None,
 ) -> str:
     """Start (or find) the broker for state_dir and return its bootstrap address.
 
     Idempotent: if this directory's broker is already running it is reused, so
     several tests or shells can call start() without coordinating.
+
+    ``sasl_users`` (name → password) adds a SASL_PLAINTEXT listener with the PLAIN
+    mechanism and those users, so clients' security settings can be tested; its
+    address is :func:`sasl_address`. The PLAINTEXT listener is unchanged. The
+    passwords are written to server.properties: throwaway test credentials only.
     """
     if port is not None and not 0 < port < 65536:  # noqa: PLR2004 - TCP port range
         msg = f"port must be 1..65535, got {port}"
         raise LocalBrokerError(msg)
+    users = dict(sasl_users or {})
+    for name, password in users.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not password or '"' in password:
+            msg = f"SASL user names are [A-Za-z0-9_.-]+ with a password without quotes: {name!r}"
+            raise LocalBrokerError(msg)
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     with _locked(state_dir / ".lock"):
         pid = _broker_pid(state_dir)
         if pid is not None:
+            if users and sasl_address(state_dir) is None:
+                msg = f"the broker from {state_dir} runs without a SASL listener; stop it first"
+                raise LocalBrokerError(msg)
             return _reuse_running(state_dir, pid, port, timeout)
         _remove_runtime_files(state_dir)
         java = _java()
         lib = ensure_jars(version)
         broker_port, controller_port = _choose_ports(state_dir, port)
-        props = _write_config(state_dir, broker_port, controller_port)
+        sasl_port = _free_port(exclude={broker_port, controller_port}) if users else None
+        props = _write_config(state_dir, broker_port, controller_port, sasl_port, users)
         _format_storage(java, lib, state_dir, props)
-        return _launch(java, lib, state_dir, props, port=broker_port, timeout=timeout)
+        address = _launch(java, lib, state_dir, props, port=broker_port, timeout=timeout)
+        if sasl_port is not None:
+            (state_dir / "bootstrap-sasl").write_text(f"{HOST}:{sasl_port}\n")
+            log.info("SASL/PLAIN listener (SASL_PLAINTEXT) on %s:%d", HOST, sasl_port)
+        return address
 
 
 def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
@@ -224,6 +249,15 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
             raise LocalBrokerError(msg)
     _remove_runtime_files(state_dir)
     return True
+
+
+def sasl_address(state_dir: Path = DEFAULT_STATE_DIR) -> str | None:
+    """The SASL_PLAINTEXT listener's address, if this directory's broker was started with one."""
+    try:
+        text = (Path(state_dir).resolve() / "bootstrap-sasl").read_text().strip()
+    except OSError:
+        return None
+    return text if re.fullmatch(r"[\w.\-]+:\d+", text) else None
 
 
 def status(state_dir: Path = DEFAULT_STATE_DIR) -> str | None:
@@ -353,8 +387,9 @@ def _previous_ports(state_dir: Path) -> tuple[int, int] | None:
         text = (state_dir / "server.properties").read_text()
     except OSError:
         return None
-    broker = re.search(r"^listeners=.*PLAINTEXT://[^:,]+:(\d+)", text, re.M)
-    controller = re.search(r"^listeners=.*CONTROLLER://[^:,]+:(\d+)", text, re.M)
+    # [=,] so that SASL_PLAINTEXT:// is never taken for PLAINTEXT://.
+    broker = re.search(r"^listeners=(?:.*,)?PLAINTEXT://[^:,]+:(\d+)", text, re.M)
+    controller = re.search(r"^listeners=(?:.*,)?CONTROLLER://[^:,]+:(\d+)", text, re.M)
     if broker and controller:
         return int(broker.group(1)), int(controller.group(1))
     return None
@@ -383,18 +418,44 @@ def _free_port(exclude: set[int]) -> int:
     raise LocalBrokerError(msg)
 
 
-def _write_config(state_dir: Path, broker_port: int, controller_port: int) -> Path:
-    """Write server.properties for a combined broker+controller node with RF-1 internal topics."""
+def _write_config(
+    state_dir: Path,
+    broker_port: int,
+    controller_port: int,
+    sasl_port: int | None = None,
+    sasl_users: Mapping[str, str] | None = None,
+) -> Path:
+    """Write server.properties for a combined broker+controller node with RF-1 internal topics.
+
+    With ``sasl_port``, a SASL_PLAINTEXT listener takes PLAIN logins of ``sasl_users``;
+    brokers and the controller keep talking over the plain-text listeners.
+    """
     data = state_dir / "data"
     props = state_dir / "server.properties"
+    listeners = f"PLAINTEXT://{HOST}:{broker_port},CONTROLLER://{HOST}:{controller_port}"
+    advertised = f"PLAINTEXT://{HOST}:{broker_port}"
+    protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    sasl: dict[str, str] = {}
+    if sasl_port is not None:
+        listeners += f",SASL_PLAINTEXT://{HOST}:{sasl_port}"
+        advertised += f",SASL_PLAINTEXT://{HOST}:{sasl_port}"
+        protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+        logins = " ".join(f'user_{name}="{pw}"' for name, pw in (sasl_users or {}).items())
+        sasl = {
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {logins};"
+            ),
+        }
     settings = {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
         "controller.quorum.bootstrap.servers": f"{HOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{broker_port},CONTROLLER://{HOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{broker_port}",
+        "listeners": listeners,
+        "advertised.listeners": advertised,
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": protocols,
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": str(data),
         "num.partitions": "1",
@@ -410,6 +471,7 @@ def _write_config(state_dir: Path, broker_port: int, controller_port: int) -> Pa
         "share.coordinator.state.topic.min.isr": "1",
         "share.coordinator.state.topic.num.partitions": "1",
         "group.initial.rebalance.delay.ms": "0",
+        **sasl,
     }
     lines = ["# Written by deploy/kafka/local_broker.py on every start; edits are overwritten."]
     lines += [f"{key}={value}" for key, value in settings.items()]
@@ -518,7 +580,7 @@ def _wait_exit(pid: int, timeout: float) -> bool:
 
 def _remove_runtime_files(state_dir: Path) -> None:
     """Drop pid and bootstrap files so nobody reads a stale address."""
-    for name in ("broker.pid", "bootstrap"):
+    for name in ("broker.pid", "bootstrap", "bootstrap-sasl"):
         with contextlib.suppress(FileNotFoundError):
             (state_dir / name).unlink()
 
@@ -687,17 +749,38 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p_start.add_argument(
         "--timeout", type=float, default=90.0, help="seconds to wait for readiness"
     )
+    p_start.add_argument(
+        "--sasl-user",
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="add a SASL_PLAINTEXT listener (PLAIN) with this user (repeatable); its "
+        "address is `status --sasl`. Throwaway test credentials: they are stored in "
+        "server.properties",
+    )
     p_stop = sub.add_parser("stop", help="stop the broker")
     p_stop.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR, help=dir_help)
     p_status = sub.add_parser(
         "status", help="print the address if running (exit 0), else 'not running' (exit 1)"
     )
     p_status.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR, help=dir_help)
+    p_status.add_argument(
+        "--sasl", action="store_true", help="print the SASL_PLAINTEXT listener's address instead"
+    )
     p_jars = sub.add_parser("jars", help="download/cache the broker jars and print their directory")
     p_jars.add_argument(
         "--version", default=DEFAULT_KAFKA_VERSION, help="Kafka version (default: %(default)s)"
     )
     return parser.parse_args(argv)
+
+
+def _user(item: str) -> tuple[str, str]:
+    """``NAME:PASSWORD`` from ``--sasl-user``."""
+    name, sep, password = item.partition(":")
+    if not sep or not name or not password:
+        msg = f"--sasl-user takes NAME:PASSWORD, got {name or item!r}:..."
+        raise LocalBrokerError(msg)
+    return name, password
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -706,9 +789,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="local-broker: %(message)s", stream=sys.stderr)
     try:
         if args.command == "start":
+            users = dict(_user(item) for item in args.sasl_user)
             print(
                 start(
-                    port=args.port, state_dir=args.dir, timeout=args.timeout, version=args.version
+                    port=args.port,
+                    state_dir=args.dir,
+                    timeout=args.timeout,
+                    version=args.version,
+                    sasl_users=users,
                 )
             )
             return 0
@@ -717,6 +805,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "status":
             addr = status(args.dir)
+            if addr and args.sasl:
+                addr = sasl_address(args.dir)
             print(addr or "not running")
             return 0 if addr else 1
         print(ensure_jars(args.version))

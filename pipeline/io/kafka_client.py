@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    AuthorizationError,
+    KafkaConfigurationError,
+    KafkaError,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from transforms.errors import WirenewsError
@@ -52,10 +59,58 @@ OUTAGE_PATIENCE_SECONDS = 600.0
 _RETRY_SECONDS = 2.0
 # kafka-python settings that hold secrets: never logged, shown redacted.
 _SECRET_KEYS = frozenset({"sasl_plain_password", "ssl_password", "sasl_oauth_token_provider"})
+# Every setting some kafka-python client takes; anything else is a typo, said so up front.
+_KNOWN_KEYS = frozenset(
+    set(KafkaConsumer.DEFAULT_CONFIG)
+    | set(KafkaProducer.DEFAULT_CONFIG)
+    | set(KafkaAdminClient.DEFAULT_CONFIG)
+)
+# The broker refused us (credentials, permissions, setup): waiting would only hide it.
+_REFUSALS = (
+    SaslAuthenticationFailedError,
+    AuthorizationError,
+    UnsupportedSaslMechanismError,
+    KafkaConfigurationError,
+)
 
 
 class KafkaUnavailable(WirenewsError):
-    """No broker answered, or the topic does not exist."""
+    """No broker answered, the broker refused us, or the topic does not exist."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+class _RememberRefusals(logging.Handler):
+    """Remembers the last refused login kafka-python logged.
+
+    kafka-python 3.0 logs a refused login while bootstrapping but then raises only a
+    timeout, which looks like a broker outage: the refusal lets us say what happened.
+    """
+
+    last: tuple[float, BaseException] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            if isinstance(arg, _REFUSALS):
+                _RememberRefusals.last = (time.monotonic(), arg)
+
+
+def _recent_refusal() -> BaseException | None:
+    """A refusal kafka-python logged within the last bootstrap timeout, if any."""
+    seen = _RememberRefusals.last
+    if seen and time.monotonic() - seen[0] < BOOTSTRAP_TIMEOUT_MS / 1000 + 5:
+        return seen[1]
+    return None
+
+
+# Its own records only reach our handler: the CLI keeps kafka-python's logs quiet.
+_MANAGER_LOG = logging.getLogger("kafka.net.manager")
+_MANAGER_LOG.setLevel(logging.WARNING)
+_MANAGER_LOG.propagate = False
+_MANAGER_LOG.addHandler(_RememberRefusals())
 
 
 def is_kafka_url(text: str | None) -> bool:
@@ -91,7 +146,8 @@ class KafkaSettings:
     """What every client needs: the bootstrap servers and pass-through settings.
 
     ``extra`` holds kafka-python settings given as ``--kafka-config KEY=VALUE``
-    (``security_protocol``, ``sasl_mechanism``, ``ssl_cafile``…). The SASL
+    (``security_protocol``, ``sasl_mechanism``, ``ssl_cafile``…; the Java client's
+    dotted names, ``security.protocol``, mean the same). The SASL
     password is never an option value: it is read from the environment variable
     named by ``password_env`` when a client is made, so it reaches no log.
     """
@@ -104,17 +160,28 @@ class KafkaSettings:
     def from_flags(
         cls, bootstrap: str, config: Iterable[str] = (), password_env: str | None = None
     ) -> KafkaSettings:
-        """Build settings from ``KEY=VALUE`` flags, with numbers and booleans typed."""
+        """Build settings from ``KEY=VALUE`` flags, with numbers and booleans typed.
+
+        Keys may be kafka-python's (``security_protocol``) or the Java client's
+        (``security.protocol``), which people copy from their cluster's docs.
+        """
         extra = []
         for item in config:
-            key, sep, value = item.partition("=")
+            given, sep, value = item.partition("=")
+            key = given.strip().replace(".", "_")
             if not sep or not key:
-                message = f"--kafka-config takes KEY=VALUE, got {item!r}"
+                # Never echo the flag: a misplaced secret would reach the terminal and logs.
+                message = "--kafka-config takes KEY=VALUE; " + (
+                    "the key is empty" if sep else "this one has no '='"
+                )
                 raise WirenewsError(message)
-            if key.strip() in _SECRET_KEYS:
+            if key in _SECRET_KEYS:
                 message = f"pass {key} through --kafka-password-env, not on the command line"
                 raise WirenewsError(message)
-            extra.append((key.strip(), _typed(value.strip())))
+            if key not in _KNOWN_KEYS:
+                message = f"--kafka-config {key}: not a setting of kafka-python's clients"
+                raise WirenewsError(message)
+            extra.append((key, _typed(value.strip())))
         return cls(bootstrap=bootstrap, extra=tuple(extra), password_env=password_env)
 
     def client_config(self) -> dict[str, Any]:
@@ -160,7 +227,11 @@ def parse_start(text: str) -> str | datetime:
 
 
 def unreachable(settings: KafkaSettings, error: Exception) -> KafkaUnavailable:
-    """The one error for a broker that does not answer, naming where and why."""
+    """The one error for a broker that does not answer or refuses us, naming where and why."""
+    refusal = error if isinstance(error, _REFUSALS) else _recent_refusal()
+    if refusal is not None:
+        message = f"Kafka at {settings.bootstrap} refused the client: {_first_line(refusal)}"
+        return KafkaUnavailable(message, refused=True)
     message = (
         f"cannot reach Kafka at {settings.bootstrap}: no broker answered within "
         f"{BOOTSTRAP_TIMEOUT_MS // 1000} s ({type(error).__name__})"
@@ -173,8 +244,12 @@ def retriable(error: BaseException) -> bool:
 
     A wrong password or a missing topic is not retriable: waiting would only hide it.
     """
+    if isinstance(error, KafkaUnavailable) and error.refused:
+        return False
     cause = error.__cause__ if isinstance(error, KafkaUnavailable) else error
-    return isinstance(cause, KafkaError) and bool(cause.retriable)
+    return (
+        isinstance(cause, KafkaError) and bool(cause.retriable) and not isinstance(cause, _REFUSALS)
+    )
 
 
 class BrokerWatch:
@@ -251,9 +326,14 @@ def patiently(
 
 
 def consumer(settings: KafkaSettings, **overrides: Any) -> KafkaConsumer:
-    """A consumer that reads what it is told: no group membership, no auto-commit."""
+    """A consumer that reads what it is told: no group membership, no auto-commit.
+
+    ``overrides`` win over the settings (a reader's shorter bootstrap timeout, say).
+    """
     try:
-        return KafkaConsumer(**settings.client_config(), enable_auto_commit=False, **overrides)
+        return KafkaConsumer(
+            **{**settings.client_config(), "enable_auto_commit": False, **overrides}
+        )
     except KafkaError as exc:
         raise unreachable(settings, exc) from exc
 

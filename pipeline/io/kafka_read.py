@@ -15,11 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker
@@ -28,16 +30,18 @@ from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from pipeline.io.kafka_client import (
     BrokerWatch,
     KafkaSettings,
+    KafkaUnavailable,
     consumer,
     partitions_of,
     patiently,
+    retriable,
     start_offsets,
 )
 from pipeline.io.kafka_commit import ReadRange
@@ -81,6 +85,10 @@ _OUTAGE_RESUME_DELAY = Duration(seconds=2)
 _WATERMARK_SKEW = Duration(seconds=5)
 # How often the streaming reader refreshes metadata, and so finds new partitions.
 _METADATA_MAX_AGE_MS = 10_000
+# The reader's reconnect backoff stays short (kafka-python's grows to 30 s), and after an
+# outage its fresh consumer gives up bootstrapping quickly, to try again a little later.
+_RECONNECT_BACKOFF_MAX_MS = 1_000
+_REBOOTSTRAP_TIMEOUT_MS = 3_000
 
 
 @dataclass(frozen=True)
@@ -311,21 +319,33 @@ class _ReadTopicFn(beam.DoFn):
         self._settings = settings
 
     def setup(self) -> None:
-        self._consumer = patiently(
-            self._settings,
-            "the Kafka reader",
-            lambda: consumer(
-                self._settings,
-                max_poll_records=_MAX_POLL_RECORDS,
-                auto_offset_reset="earliest",
-                metadata_max_age_ms=_METADATA_MAX_AGE_MS,
-            ),
+        self._consumer: KafkaConsumer | None = patiently(
+            self._settings, "the Kafka reader", self._new_consumer
         )
         self._metrics = StepMetrics("read")
         self._watch = BrokerWatch(self._settings, "reading")
+        self._closing = False
 
     def teardown(self) -> None:
-        self._consumer.close()
+        # A bundle still polling when the worker shuts down sees its consumer closed: no outage.
+        self._closing = True
+        self._drop_consumer()
+
+    def _new_consumer(self, **overrides: Any) -> KafkaConsumer:
+        return consumer(
+            self._settings,
+            max_poll_records=_MAX_POLL_RECORDS,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=_METADATA_MAX_AGE_MS,
+            reconnect_backoff_max_ms=_RECONNECT_BACKOFF_MAX_MS,
+            **overrides,
+        )
+
+    def _drop_consumer(self) -> None:
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                self._consumer.close(timeout_ms=_POLL_TIMEOUT_MS)
+            self._consumer = None
 
     @beam.DoFn.unbounded_per_element()
     def process(
@@ -335,11 +355,8 @@ class _ReadTopicFn(beam.DoFn):
         watermark: ManualWatermarkEstimator = beam.DoFn.WatermarkEstimatorParam(_HeldWatermarks()),  # noqa: B008
     ) -> Iterator[TimestampedValue | beam.pvalue.TaggedOutput]:
         positions = dict(tracker.current_restriction().positions)
-        try:
-            starts = self._new_partitions(element.topic, positions)
-        except KafkaError as exc:
-            # A broker outage must not fail the bundle (Prism would fail the job): wait it out.
-            self._outage(exc, tracker)
+        starts = self._reconnect(element.topic, positions, tracker)
+        if starts is None:
             return
         for tp, start in starts.items():
             tracker.try_claim((tp.partition, start))
@@ -395,6 +412,21 @@ class _ReadTopicFn(beam.DoFn):
                 yield self._range(tp, start, stop, claimed[tp.partition], watermark)
         self._checkpoint(tracker, stopped=stopped, broker_down=broker_down)
 
+    def _reconnect(
+        self, topic: str, positions: dict[int, int], tracker: _TopicTracker
+    ) -> dict[TopicPartition, int] | None:
+        """A consumer (a fresh one after an outage) and the new partitions; None: wait again."""
+        try:
+            if self._consumer is None:
+                self._consumer = self._new_consumer(bootstrap_timeout_ms=_REBOOTSTRAP_TIMEOUT_MS)
+            return self._new_partitions(topic, positions)
+        except (KafkaError, KafkaUnavailable) as exc:
+            # A broker outage must not fail the bundle (Prism would fail the job): wait it out.
+            if not retriable(exc):
+                raise
+            self._outage(exc, tracker)
+            return None
+
     def _checkpoint(
         self, tracker: _TopicTracker, *, stopped: bool, broker_down: KafkaError | None
     ) -> None:
@@ -417,19 +449,25 @@ class _ReadTopicFn(beam.DoFn):
             _advance(watermark, held - _WATERMARK_SKEW)
 
     def _poll(self, partitions: list[TopicPartition]) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """One poll; while the broker is known to be down, a failed one raises rather than idles.
+        """One poll; an empty one raises if the broker does not answer, rather than idles.
 
         kafka-python's poll swallows connection errors and returns nothing, which looks
         like a quiet topic: ask for the end offsets too, which need the broker.
         """
         batches = self._consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
-        if not batches and self._watch.in_outage:
+        if not batches:
             self._consumer.end_offsets(partitions, timeout_ms=_POLL_TIMEOUT_MS)
         return batches
 
-    def _outage(self, error: KafkaError, tracker: _TopicTracker) -> None:
-        """Log the outage once and come back later from the positions reached."""
-        self._watch.trouble(error)
+    def _outage(self, error: Exception, tracker: _TopicTracker) -> None:
+        """Log the outage once, drop the consumer, and come back later from the positions reached.
+
+        kafka-python 3.0's consumer could take over a minute to read again after the broker
+        restarted (backed-off reconnects, stale fetch state); a fresh one bootstraps at once.
+        """
+        if not self._closing:
+            self._watch.trouble(error)
+            self._drop_consumer()
         tracker.defer_remainder(_OUTAGE_RESUME_DELAY)
 
     @staticmethod

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
+import re
 import signal
 import subprocess
 import threading
@@ -22,9 +24,11 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.runner import find_prism
-from tests.conftest import WIRENEWS, article_json, read_avro
+from tests.conftest import WIRENEWS, article_json, read_avro, story_body
 
 OUTPUTS = ("articles", "duplicates", "dead_letters")
+# A copy follows its original by this many messages of the same partition.
+COPY_DISTANCE = 10
 # Fields a replay legitimately changes: when the record was made.
 _REPLAY_STAMPS = frozenset({"ingested_at", "failed_at"})
 
@@ -65,10 +69,19 @@ class Stream:
             )
 
     def kill(self) -> None:
-        """SIGKILL the job, Prism and its workers: no chance to flush or commit anything."""
+        """SIGKILL the job, Prism and its workers: no chance to flush or commit anything.
+
+        Returns once no process of the group is left, so a restart never races a survivor.
+        """
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while group_members(self.process.pid):
+            assert time.monotonic() < deadline, (
+                f"processes of the killed job survived: {group_members(self.process.pid)}"
+            )
+            time.sleep(0.1)
 
     def stop(self) -> int:
         """Ask the job to stop as a user would (SIGTERM); its exit status."""
@@ -81,9 +94,31 @@ class Stream:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
 
+    def runs_up(self) -> int:
+        """How many runs so far got as far as streaming (their stop signals then stop them)."""
+        return self.log.read_text().count("streaming until stopped")
+
+    def starts(self) -> list[dict[int, int]]:
+        """Where each run so far began reading, per partition, from its log."""
+        found = re.findall(rf"reading {re.escape(self.topic)} from (.+)", self.log.read_text())
+        return [{int(p): int(o) for p, o in re.findall(r"\[(\d+)\]@(\d+)", line)} for line in found]
+
     def running(self) -> bool:
         """Whether the job is still up."""
         return self.process is not None and self.process.poll() is None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 @dataclass
@@ -91,7 +126,11 @@ class Feeder:
     """Produces articles at a steady rate on its own thread, as an upstream wire would.
 
     The producer is idempotent and waits out broker outages; ``acked`` holds the ids
-    the broker acknowledged, which is what the pipeline owes an output.
+    the broker acknowledged, which is what the pipeline owes an output. Every
+    ``garbage_every``-th message is broken JSON (a dead letter); every
+    ``copy_every``-th is an exact copy, under its own id, of the article sent
+    ``COPY_DISTANCE`` messages earlier in the same partition (a duplicate): ``copies``
+    maps each copy's id to its original's.
     """
 
     bootstrap: str
@@ -101,7 +140,9 @@ class Feeder:
     prefix: str = "a"
     limit: int | None = None
     garbage_every: int = 0
+    copy_every: int = 0
     acked: set[str] = field(default_factory=set)
+    copies: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     sent: int = 0
 
@@ -136,18 +177,44 @@ class Feeder:
         self._producer.flush(timeout=300)
         self._producer.close()
 
+    def finished(self) -> bool:
+        """Whether every message up to ``limit`` has been handed to the producer."""
+        return self.limit is not None and self.sent >= self.limit
+
+    def is_garbage(self, n: int) -> bool:
+        """Whether message ``n`` is broken JSON."""
+        return bool(self.garbage_every) and n % self.garbage_every == self.garbage_every - 1
+
+    def copy_of(self, n: int) -> int | None:
+        """The message that message ``n`` copies, if it is a copy of a plain article."""
+        if not self.copy_every or n % self.copy_every != self.copy_every - 1 or self.is_garbage(n):
+            return None
+        original = n - COPY_DISTANCE * self.partitions  # the same partition
+        if original < 0 or self.is_garbage(original) or self.copy_of(original) is not None:
+            return None
+        return original
+
+    def message(self, n: int) -> bytes:
+        """The value of message ``n``."""
+        article_id = f"{self.prefix}-{n}"
+        if self.is_garbage(n):
+            return b'{"id": "%s", "body": ' % article_id.encode()
+        original = self.copy_of(n)
+        if original is None:
+            return article_json(id=article_id)
+        self.copies[article_id] = f"{self.prefix}-{original}"
+        return article_json(id=article_id, body=story_body(f"{self.prefix}-{original}"))
+
     def _run(self) -> None:
         interval = 1.0 / self.rate
         next_at = time.monotonic()
-        while not self._stop.is_set() and (self.limit is None or self.sent < self.limit):
+        while not self._stop.is_set() and not self.finished():
             n = self.sent
             article_id = f"{self.prefix}-{n}"
-            garbage = self.garbage_every and n % self.garbage_every == self.garbage_every - 1
-            value = b'{"id": "%s", "body": ' % article_id.encode() if garbage else None
             future = self._producer.send(
                 self.topic,
                 key=article_id.encode(),
-                value=value or article_json(id=article_id),
+                value=self.message(n),
                 partition=n % self.partitions,
             )
             future.add_callback(lambda _meta, i=article_id: self._done(i, None))
@@ -155,6 +222,13 @@ class Feeder:
             self.sent += 1
             next_at += interval
             self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def expected_output(self, article_id: str) -> str:
+        """The output message ``article_id`` belongs in."""
+        n = int(article_id.rpartition("-")[2])
+        if self.is_garbage(n):
+            return "dead_letters"
+        return "duplicates" if self.copy_of(n) is not None else "articles"
 
     def _done(self, article_id: str, error: BaseException | None) -> None:
         with self._lock:
@@ -183,6 +257,16 @@ def input_coordinates(bootstrap: str, topic: str) -> dict[Coordinate, str | None
                             m.key.decode("utf-8", "replace") if m.key else None
                         )
         return found
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int | None]:
+    """The end offset of each partition, None where it is empty (as ``committed`` has it)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return {tp.partition: end or None for tp, end in consumer.end_offsets(tps).items()}
     finally:
         consumer.close()
 
@@ -296,3 +380,241 @@ def wait_until(
     logs = "\n---\n".join(s.log.read_text()[-3000:] for s in streams)
     message = f"timed out waiting for {what}:\n{logs}"
     raise AssertionError(message)
+
+
+@dataclass
+class Verdict:
+    """A kill-and-restart run checked: every list is empty when nothing went wrong.
+
+    ``replayed_copies`` counts copies written as articles because their original
+    had been committed before a kill and they had not: the dedup state died with
+    the job, so after the restart the copy had nothing to match (README, Guarantees).
+    """
+
+    comparison: Comparison
+    kills: int
+    seconds: float
+    kills_after_commits: int = 0
+    expected: dict[str, int] = field(default_factory=dict)
+    replayed_copies: int = 0
+    lost: list[Coordinate] = field(default_factory=list)
+    made_up: list[Coordinate] = field(default_factory=list)
+    misplaced: list[str] = field(default_factory=list)
+    differing_twice: list[Coordinate] = field(default_factory=list)
+    ahead_of_durable: list[Coordinate] = field(default_factory=list)
+    wrong_starts: list[str] = field(default_factory=list)
+    feed_failures: list[str] = field(default_factory=list)
+
+    def problems(self) -> dict[str, list[Any]]:
+        """The checks that failed, each with its first examples."""
+        found = {
+            "lost": self.lost,
+            "made_up": self.made_up,
+            "misplaced": self.misplaced,
+            "differing_twice": self.differing_twice,
+            "ahead_of_durable": self.ahead_of_durable,
+            "wrong_starts": self.wrong_starts,
+            "feed_failures": self.feed_failures,
+        }
+        return {name: items[:10] for name, items in found.items() if items}
+
+    def figures(self) -> dict[str, Any]:
+        """The soak figures: the comparison's counts, kills, and how long it all took."""
+        return {
+            **self.comparison.as_dict(),
+            # Repeats that differ, other than the copies a restart explains (replayed_copies).
+            "differing_twice": len(self.differing_twice),
+            "kills": self.kills,
+            "kills_after_commits": self.kills_after_commits,
+            "restarts": self.kills,
+            "replayed_copies": self.replayed_copies,
+            "misplaced": len(self.misplaced),
+            "ahead_of_durable": len(self.ahead_of_durable),
+            "seconds": round(self.seconds, 1),
+        }
+
+
+@dataclass
+class KillRestart:
+    """The kill-and-restart scenario of issue #10: feed steadily, SIGKILL the job, restart it.
+
+    Each (re)started job is killed at a seeded random point and restarted with the
+    same group: the 1st, 3rd… kill lands within ``pause[0]`` seconds after the run's
+    first commit, the others ``pause`` seconds after it is up (often before it
+    commits). At each kill the committed offsets are checked against the files on
+    disk (nothing below a commit may be missing) and kept, to check where the next
+    run starts and to explain copies that a restart turns into articles.
+    """
+
+    bootstrap: str
+    topic: str
+    workdir: Path
+    partitions: int = 2
+    rate: float = 5.0
+    limit: int | None = None
+    seconds: float | None = None
+    kills: int | None = None
+    pause: tuple[float, float] = (5.0, 20.0)
+    seed: int = 0
+    patience: float = 120.0
+    garbage_every: int = 40
+    copy_every: int = 25
+    group: str = "kill-restart"
+
+    def run(self) -> Verdict:
+        """Run the scenario to the end (drained and stopped) and check the outputs."""
+        rng = random.Random(self.seed)
+        out = self.workdir / "out"
+        stream = Stream(
+            self.bootstrap,
+            self.topic,
+            str(out),
+            self.group,
+            self.workdir / "stream.log",
+            flags=("--window", "2"),
+        )
+        feeder = Feeder(
+            self.bootstrap,
+            self.topic,
+            self.partitions,
+            rate=self.rate,
+            limit=self.limit,
+            garbage_every=self.garbage_every,
+            copy_every=self.copy_every,
+        )
+        began = time.monotonic()
+        code: int | None = None
+        at_kills: list[dict[int, int | None]] = []
+        ahead: list[Coordinate] = []
+        stream.start()
+        feeder.start()
+        try:
+            while self._more_kills(len(at_kills), began):
+                self._wait_until_up(stream, runs=len(at_kills) + 1)
+                if len(at_kills) % 2 == 0:  # every other kill lands just after a commit
+                    self._wait_for_a_commit(stream)
+                    time.sleep(rng.uniform(0.0, self.pause[0]))
+                else:
+                    time.sleep(rng.uniform(*self.pause))
+                stream.kill()
+                time.sleep(0.5)  # a commit the job sent just before dying lands now or never
+                commits = self._committed()
+                ahead += durable_below_commits(commits, file_outputs(out))
+                at_kills.append(commits)
+                stream.start()
+            if self.limit is not None:
+                feeding = self.limit / self.rate
+                wait_until(feeder.finished, "the feeder", [stream], self.patience + feeding)
+            feeder.stop()
+            inputs = input_coordinates(self.bootstrap, self.topic)
+            ends = {
+                p: max((o + 1 for q, o in inputs if q == p), default=None)
+                for p in range(self.partitions)
+            }
+            wait_until(
+                lambda: self._committed() == ends and stream.runs_up() > len(at_kills),
+                "the group to commit everything",
+                [stream],
+                self.patience,
+            )
+            code = stream.stop()
+        finally:
+            feeder.stop()
+            if stream.running():
+                stream.stop()
+        assert code == 0, f"the last run exited {code}:\n{stream.log.read_text()[-3000:]}"
+        assert stream.process is not None
+        assert not group_members(stream.process.pid), "the stopped job left processes behind"
+        outputs = file_outputs(out)
+        ahead += durable_below_commits(self._committed(), outputs)
+        verdict = self._check(inputs, outputs, feeder, at_kills)
+        verdict.ahead_of_durable = ahead
+        verdict.kills_after_commits = sum(1 for c in at_kills if any(c.values()))
+        verdict.seconds = time.monotonic() - began
+        verdict.wrong_starts = self._wrong_starts(stream.starts(), at_kills)
+        return verdict
+
+    def _more_kills(self, done: int, began: float) -> bool:
+        if self.kills is not None and done >= self.kills:
+            return False
+        return self.seconds is None or time.monotonic() - began < self.seconds
+
+    def _committed(self) -> dict[int, int | None]:
+        return committed(self.bootstrap, self.group, self.topic, self.partitions)
+
+    def _wait_until_up(self, stream: Stream, runs: int) -> None:
+        """Until this run has planned its read and is streaming."""
+        wait_until(lambda: stream.runs_up() >= runs, "the job to start", [stream], self.patience)
+
+    def _wait_for_a_commit(self, stream: Stream) -> None:
+        """Until the group's offsets move (or there is nothing left to commit)."""
+        before = self._committed()
+
+        def moved() -> bool:
+            now = self._committed()
+            return now != before or now == end_offsets(self.bootstrap, self.topic, self.partitions)
+
+        wait_until(moved, "the job to commit", [stream], self.patience)
+
+    def _check(
+        self,
+        inputs: dict[Coordinate, str | None],
+        outputs: dict[str, list[dict[str, Any]]],
+        feeder: Feeder,
+        at_kills: list[dict[int, int | None]],
+    ) -> Verdict:
+        result = compare(inputs, outputs)
+        kinds: dict[Coordinate, set[str]] = defaultdict(set)
+        for name, records in outputs.items():
+            for record in records:
+                kinds[coordinate(record)].add(name)
+        where = {key: c for c, key in inputs.items()}
+
+        def replayed_alone(copy: Coordinate, original: Coordinate) -> bool:
+            """Some restart began after the original's commit but at or before the copy."""
+            return any(
+                (commits.get(original[0]) or 0) > original[1]
+                and (commits.get(copy[0]) or 0) <= copy[1]
+                for commits in at_kills
+            )
+
+        explained: set[Coordinate] = set()
+        misplaced = []
+        counts = dict.fromkeys(OUTPUTS, 0)
+        for c, key in sorted(inputs.items()):
+            expected = feeder.expected_output(str(key))
+            counts[expected] += 1
+            found = kinds.get(c, set())
+            if expected == "duplicates" and "articles" in found:
+                original = where[feeder.copies[str(key)]]
+                if found <= {"articles", "duplicates"} and replayed_alone(c, original):
+                    explained.add(c)
+                    continue
+            if found and found != {expected}:
+                misplaced.append(f"{key} at {c}: in {sorted(found)}, expected {expected}")
+        return Verdict(
+            comparison=result,
+            kills=len(at_kills),
+            seconds=0.0,
+            expected=counts,
+            replayed_copies=len(explained),
+            lost=result.lost,
+            made_up=result.made_up,
+            misplaced=misplaced,
+            differing_twice=[c for c in result.differing_twice if c not in explained],
+            feed_failures=list(feeder.failed)
+            + ([] if set(where) == feeder.acked else ["the topic does not hold what was acked"]),
+        )
+
+    @staticmethod
+    def _wrong_starts(
+        starts: list[dict[int, int]], at_kills: list[dict[int, int | None]]
+    ) -> list[str]:
+        """Each restart must begin at the offsets committed when the job before it was killed."""
+        if len(starts) != len(at_kills) + 1:
+            return [f"{len(starts)} runs logged where they start, for {len(at_kills)} kills"]
+        return [
+            f"run {n + 2} started at {start}, the group had {commits}"
+            for n, (start, commits) in enumerate(zip(starts[1:], at_kills, strict=True))
+            if start != {p: o or 0 for p, o in commits.items()}
+        ]

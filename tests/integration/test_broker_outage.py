@@ -5,7 +5,6 @@ The broker here is this module's own (not the session's), so stopping it breaks 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,15 +25,7 @@ from tests.integration.chaos import (
 )
 from tests.integration.conftest import load_local_broker
 
-pytestmark = [
-    pytest.mark.kafka,
-    pytest.mark.slow,
-    # Passed 1 run in 2 (115 s) on this machine; the other time the reader took 86 s to read
-    # again after the broker came back, past the patience. Opt in until that is fixed.
-    pytest.mark.skipif(
-        not os.environ.get("WIRENEWS_CHAOS"), reason="flaky broker-outage test: WIRENEWS_CHAOS=1"
-    ),
-]
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 OUTAGE_SECONDS = 20
 PATIENCE = 150.0
@@ -136,6 +127,11 @@ def test_a_broker_outage_makes_the_stream_wait_and_carry_on_with_nothing_lost(
     assert len(set(letters)) == result.dead_letters
 
     for stream in streams:
-        log = stream.log.read_text()
+        # What the job said until it was asked to stop: once cancelled, Beam's SDK harness
+        # prints the KeyError of the bundles it drops (its shutdown, not the outage).
+        log = stream.log.read_text().partition("stopping: cancelling the streaming job")[0]
         assert "Traceback" not in log, log[-5000:]
-        assert "Kafka" in log
+        assert "is not answering" in log, log[-5000:]
+        assert "answers again" in log, log[-5000:]
+        warnings = [line for line in log.splitlines() if " WARNING pipeline." in line]
+        assert len(warnings) <= 8, "\n".join(warnings)  # one line per step and event, no storm

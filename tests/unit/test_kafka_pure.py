@@ -1,13 +1,23 @@
 """The pure parts of the Kafka connector: addresses, settings, records, trackers, ledgers."""
 
 import json
+import logging
 from datetime import datetime, timezone
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, SaslAuthenticationFailedError
 
 from pipeline.feed import message_of
-from pipeline.io.kafka_client import KafkaSettings, KafkaTopic, parse_start
+from pipeline.io import kafka_client
+from pipeline.io.kafka_client import (
+    KafkaSettings,
+    KafkaTopic,
+    parse_start,
+    patiently,
+    retriable,
+    unreachable,
+)
 from pipeline.io.kafka_commit import OffsetLedger
 from pipeline.io.kafka_read import TopicPositions, _TopicTracker, to_raw_record
 from tests.conftest import article_json
@@ -68,6 +78,69 @@ def test_settings_pass_through_typed_and_keep_secrets_out(monkeypatch: pytest.Mo
     monkeypatch.delenv("WIRE_PASSWORD")
     with pytest.raises(WirenewsError, match="WIRE_PASSWORD"):
         settings.client_config()
+
+
+def test_settings_take_the_java_clients_names_and_refuse_unknown_ones() -> None:
+    settings = KafkaSettings.from_flags(
+        "h:1", ["security.protocol=SASL_SSL", "sasl.mechanism=PLAIN", "sasl.plain.username=u"]
+    )
+    assert dict(settings.extra) == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "u",
+    }
+    with pytest.raises(WirenewsError, match="--kafka-password-env"):
+        KafkaSettings.from_flags("h:1", ["sasl.plain.password=oops"])
+    with pytest.raises(WirenewsError, match="security_protocl") as refused:
+        KafkaSettings.from_flags("h:1", ["security.protocl=SASL_SSL"])
+    assert "SASL_SSL" not in str(refused.value)
+    with pytest.raises(WirenewsError, match="KEY=VALUE") as refused:
+        KafkaSettings.from_flags("h:1", ["=s3cret"])
+    assert "s3cret" not in str(refused.value)
+
+
+def test_a_refusal_is_never_waited_out_as_an_outage() -> None:
+    settings = KafkaSettings("h:1")
+    refusal = SaslAuthenticationFailedError("Authentication failed: Invalid username or password")
+    assert not retriable(refusal)
+    assert not retriable(_raised_from(unreachable(settings, refusal), refusal))
+    assert retriable(KafkaConnectionError("gone"))
+    assert "refused the client: " in str(unreachable(settings, refusal))
+    assert "Authentication failed" in str(unreachable(settings, refusal))
+    calls = []
+
+    def refuse() -> None:
+        calls.append(1)
+        raise _raised_from(unreachable(settings, refusal), refusal)
+
+    with pytest.raises(WirenewsError, match="refused"):
+        patiently(settings, "a test", refuse, patience=60.0)
+    assert calls == [1]
+
+
+def test_a_refused_login_is_told_apart_from_a_bootstrap_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kafka-python logs the refusal while bootstrapping, then raises only a timeout."""
+    settings = KafkaSettings("h:1")
+    timeout = KafkaTimeoutError("Unable to bootstrap from ['h:1']")
+    monkeypatch.setattr(kafka_client._RememberRefusals, "last", None)
+    assert retriable(_raised_from(unreachable(settings, timeout), timeout))
+    logging.getLogger("kafka.net.manager").warning(
+        "Bootstrap connection to %s failed: %s (backoff %.2f secs)",
+        "bootstrap-0",
+        SaslAuthenticationFailedError("Authentication failed: Invalid username or password"),
+        0.1,
+    )
+    error = _raised_from(unreachable(settings, timeout), timeout)
+    assert "refused the client" in str(error)
+    assert "Invalid username or password" in str(error)
+    assert not retriable(error)
+
+
+def _raised_from(error: Exception, cause: Exception) -> Exception:
+    error.__cause__ = cause
+    return error
 
 
 def test_start_positions() -> None:
