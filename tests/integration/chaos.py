@@ -489,19 +489,7 @@ class KillRestart:
         stream.start()
         feeder.start()
         try:
-            while self._more_kills(len(at_kills), began):
-                self._wait_until_up(stream, runs=len(at_kills) + 1)
-                if len(at_kills) % 2 == 0:  # every other kill lands just after a commit
-                    self._wait_for_a_commit(stream)
-                    time.sleep(rng.uniform(0.0, self.pause[0]))
-                else:
-                    time.sleep(rng.uniform(*self.pause))
-                stream.kill()
-                time.sleep(0.5)  # a commit the job sent just before dying lands now or never
-                commits = self._committed()
-                ahead += durable_below_commits(commits, file_outputs(out))
-                at_kills.append(commits)
-                stream.start()
+            self._kill_and_restart(stream, out, rng, began, at_kills=at_kills, ahead=ahead)
             if self.limit is not None:
                 feeding = self.limit / self.rate
                 wait_until(feeder.finished, "the feeder", [stream], self.patience + feeding)
@@ -533,6 +521,40 @@ class KillRestart:
         verdict.seconds = time.monotonic() - began
         verdict.wrong_starts = self._wrong_starts(stream.starts(), at_kills)
         return verdict
+
+    def _kill_and_restart(
+        self,
+        stream: Stream,
+        out: Path,
+        rng: random.Random,
+        began: float,
+        *,
+        at_kills: list[dict[int, int | None]],
+        ahead: list[Coordinate],
+    ) -> None:
+        """Kill and restart: commits at each kill join ``at_kills``, any early ones ``ahead``."""
+        while self._more_kills(len(at_kills), began):
+            self._wait_until_up(stream, runs=len(at_kills) + 1)
+            if len(at_kills) % 2 == 0:  # every other kill lands just after a commit
+                self._wait_for_a_commit(stream)
+                pause = rng.uniform(0.0, self.pause[0])
+            else:
+                pause = rng.uniform(*self.pause)
+            time.sleep(max(0.0, min(pause, self._left(began))))
+            if self._left(began) <= 0:
+                return  # time is up (--seconds): no kill half-way through a pause
+            stream.kill()
+            time.sleep(0.5)  # a commit the job sent just before dying lands now or never
+            commits = self._committed()
+            ahead += durable_below_commits(commits, file_outputs(out))
+            at_kills.append(commits)
+            stream.start()
+
+    def _left(self, began: float) -> float:
+        """Seconds left to feed and kill, if the run has a length."""
+        if self.seconds is None:
+            return float("inf")
+        return self.seconds - (time.monotonic() - began)
 
     def _more_kills(self, done: int, began: float) -> bool:
         if self.kills is not None and done >= self.kills:
