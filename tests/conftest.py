@@ -216,9 +216,11 @@ def bad_inputs(tmp_path: Path, seed_page: bytes) -> Callable[[], Path]:
         (folder / "lines.jsonl").write_bytes(
             article_json(id="ok-1") + b"\n" + b"[1, 2]\n" + b"\n" + article_json(id="ok-2") + b"\n"
         )
+        # ~270 KB: several of the NLP step's 50,000-character pieces, and seconds, not a minute,
+        # of NER (the 50 MB refusals are tested in test_garbage_kafka).
         huge_body = "\n\n".join(
             f"Paragraph {n} of a very long feature about the harbour and its ministers." * 12
-            for n in range(2400)
+            for n in range(300)
         )
         (folder / "huge.json").write_bytes(article_json(id="huge", body=huge_body))
         return folder
