@@ -20,6 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import (
     AuthorizationError,
+    InvalidReplicationFactorError,
     KafkaConfigurationError,
     KafkaError,
     SaslAuthenticationFailedError,
@@ -247,6 +248,8 @@ def retriable(error: BaseException) -> bool:
     if isinstance(error, KafkaUnavailable) and error.refused:
         return False
     cause = error.__cause__ if isinstance(error, KafkaUnavailable) else error
+    if isinstance(cause, InvalidReplicationFactorError):
+        return True  # a broker shutting down or starting counts none alive: creating a topic waits
     return (
         isinstance(cause, KafkaError) and bool(cause.retriable) and not isinstance(cause, _REFUSALS)
     )

@@ -6,7 +6,12 @@ from datetime import datetime, timezone
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError, SaslAuthenticationFailedError
+from kafka.errors import (
+    InvalidReplicationFactorError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    SaslAuthenticationFailedError,
+)
 
 from pipeline.feed import message_of
 from pipeline.io import kafka_client
@@ -105,6 +110,7 @@ def test_a_refusal_is_never_waited_out_as_an_outage() -> None:
     assert not retriable(refusal)
     assert not retriable(_raised_from(unreachable(settings, refusal), refusal))
     assert retriable(KafkaConnectionError("gone"))
+    assert retriable(InvalidReplicationFactorError("no broker alive while one restarts"))
     assert "refused the client: " in str(unreachable(settings, refusal))
     assert "Authentication failed" in str(unreachable(settings, refusal))
     calls = []
