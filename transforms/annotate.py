@@ -16,7 +16,13 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 from spacy.tokens import Doc
 
-from transforms.entities import body_mentions, chunks, entity_pipeline, entity_records
+from transforms.entities import (
+    chunks,
+    entity_pipeline,
+    link_mentions,
+    mentions_of_linked,
+    records_of_linked,
+)
 from transforms.metrics import StepMetrics
 from transforms.nlp import DEFAULT_MODEL, check_model
 from transforms.quotes import find_quotes
@@ -36,12 +42,12 @@ def annotate(
     quotes: bool = True,
 ) -> Article:
     """The article with ``entities`` and/or ``quotes`` filled from its parsed headline and body."""
+    linked = link_mentions(headline, body, article.dateline)  # once, for both
     changes: dict[str, tuple] = {}
     if entities:
-        changes["entities"] = entity_records(headline, body, article.dateline)
+        changes["entities"] = records_of_linked(linked)
     if quotes:
-        mentions = body_mentions(headline, body, article.dateline)
-        changes["quotes"] = tuple(find_quotes(article.body, mentions))
+        changes["quotes"] = tuple(find_quotes(article.body, mentions_of_linked(linked)))
     return dataclasses.replace(article, **changes)
 
 

@@ -43,6 +43,9 @@ __all__ = [
     "entity_pipeline",
     "entity_records",
     "is_known_place",
+    "link_mentions",
+    "mentions_of_linked",
+    "records_of_linked",
     "strip_title",
 ]
 
@@ -207,9 +210,13 @@ def entity_pipeline(model: str) -> Language:
     return add_entity_components(load_pipeline(model, frozenset({"ner"})), canonical=False)
 
 
-def _linked_mentions(
-    headline: Doc | None, body: Iterable[tuple[int, Doc]], dateline: str | None
-) -> list[tuple[str, int, int, tuple[str, str]]]:
+# (text, start, end, (canonical, label)) of one mention, named across the whole article.
+LinkedMention = tuple[str, int, int, tuple[str, str]]
+
+
+def link_mentions(
+    headline: Doc | None, body: Iterable[tuple[int, Doc]], dateline: str | None = None
+) -> list[LinkedMention]:
     """``(text, start, end, (canonical, label))`` of every kept mention, linked across the article.
 
     Headline and dateline mentions have offsets of -1.
@@ -235,9 +242,14 @@ def body_mentions(
     headline: Doc | None, body: Iterable[tuple[int, Doc]], dateline: str | None = None
 ) -> list[Mention]:
     """The body's entity mentions under their canonical names, for quote attribution."""
+    return mentions_of_linked(link_mentions(headline, body, dateline))
+
+
+def mentions_of_linked(linked: Iterable[LinkedMention]) -> list[Mention]:
+    """:func:`body_mentions` from mentions already linked."""
     return [
         Mention(start, end, name, label)
-        for _text, start, end, (name, label) in _linked_mentions(headline, body, dateline)
+        for _text, start, end, (name, label) in linked
         if start >= 0
     ]
 
@@ -251,7 +263,11 @@ def entity_records(
     pieces). Entities found only in the headline or the dateline get offsets of
     -1. Canonical names are linked across headline and body together.
     """
-    linked = _linked_mentions(headline, body, dateline)
+    return records_of_linked(link_mentions(headline, body, dateline))
+
+
+def records_of_linked(linked: list[LinkedMention]) -> tuple[Entity, ...]:
+    """:func:`entity_records` from mentions already linked."""
     counts = Counter(key for *_rest, key in linked)
     first: dict[tuple[str, str], Entity] = {}
     for text, start, end, key in linked:
