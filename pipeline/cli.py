@@ -22,6 +22,9 @@ LOGGER = logging.getLogger("wirenews")
 _IMPORT_NOISE = ("apitools not found",)
 
 
+_COMMANDS = ("run", "feed", "read")
+
+
 class _DropImportNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(_IMPORT_NOISE)
@@ -40,9 +43,8 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger().setLevel(logging.INFO)
 
 
-def _parser() -> argparse.ArgumentParser:
-    from pipeline.options import WirenewsOptions  # noqa: PLC0415 - after logging is set up
-
+def _parser(command: str | None) -> argparse.ArgumentParser:
+    """The command line; ``run``'s options only for ``run``: they import Beam and spaCy (~2 s)."""
     parser = argparse.ArgumentParser(
         prog="wirenews", description="Wire news ingestion: clean, deduplicate, enrich, write Avro."
     )
@@ -54,7 +56,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the pipeline. Any Beam pipeline flag (--runner, "
         "--direct_num_workers, ...) passes through to Beam.",
     )
-    WirenewsOptions._add_argparse_args(run)  # noqa: SLF001 - the same flags Beam parses
+    if command == "run":
+        from pipeline.options import WirenewsOptions  # noqa: PLC0415 - after logging is set up
+
+        WirenewsOptions._add_argparse_args(run)  # noqa: SLF001 - the same flags Beam parses
     feed = commands.add_parser(
         "feed",
         help="Publish article files onto a Kafka topic.",
@@ -93,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in argv or "--verbose" in argv
     _configure_logging(verbose)
-    parser = _parser()
+    parser = _parser(next((arg for arg in argv if arg in _COMMANDS), None))
     args, _beam_flags = parser.parse_known_args(argv)
     if args.command == "run":
         return _run_command(parser, argv[argv.index("run") + 1 :])
