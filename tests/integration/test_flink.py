@@ -72,6 +72,7 @@ def test_a_stream_on_flink_writes_what_it_is_fed_and_commits(
         stream = subprocess.Popen(
             [
                 str(WIRENEWS),
+                "--verbose",  # Flink's own log, for when it fails
                 "run",
                 "--source",
                 f"kafka://{kafka_bootstrap}/{topic}",
@@ -95,16 +96,27 @@ def test_a_stream_on_flink_writes_what_it_is_fed_and_commits(
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             written = {a["id"] for a in read_avro(out, "articles")} if out.exists() else set()
-            if written >= fed and _committed(kafka_bootstrap, topic) == {0: 3, 1: 3}:
+            committed = _committed(kafka_bootstrap, topic)
+            if written >= fed and committed == {0: 3, 1: 3}:
                 break
-            assert stream.poll() is None, log.read_text()[-3000:]
+            assert stream.poll() is None, _trouble(log)
             time.sleep(1)
         else:
-            pytest.fail(f"the stream did not write and commit in time:\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"the stream wrote {sorted(written)} and committed {committed} in 150 s:\n"
+                + _trouble(log)
+            )
         assert sorted(a["id"] for a in read_avro(out, "articles")) == sorted(fed)
     finally:
         stream.terminate()
         stream.wait(timeout=60)
+
+
+def _trouble(log: Path) -> str:
+    """Warnings and errors from the job's log (Flink's included), then its last lines."""
+    lines = log.read_text(errors="replace").splitlines()
+    warnings = [line for line in lines if any(w in line for w in ("WARN", "ERROR", "Exception"))]
+    return "\n".join(warnings[-40:]) + "\n...\n" + "\n".join(lines[-15:])
 
 
 def _committed(bootstrap: str, topic: str) -> dict[int, int | None]:
