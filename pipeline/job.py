@@ -31,6 +31,7 @@ from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
 from pipeline.options import WirenewsOptions, parse_options
 from pipeline.runner import choose_runner
+from transforms.dedup import BAND_ENTRIES, FINGERPRINTS
 from transforms.errors import WirenewsError
 from transforms.metrics import NAMESPACE
 
@@ -52,6 +53,8 @@ class JobReport:
     dead_letters: int
     elapsed_seconds: float
     result: PipelineResult
+    # A stream's dedup state when it stopped: band entries and fingerprints not yet expired.
+    dedup_state: tuple[int, int] = (0, 0)
 
     @property
     def succeeded(self) -> bool:
@@ -63,11 +66,15 @@ class JobReport:
     def summary(self) -> str:
         """One line for people: counts, time and rate."""
         rate = self.read / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
-        return (
+        line = (
             f"{self.state}: read {self.read:,} records: {self.articles:,} articles, "
             f"{self.duplicates:,} duplicates, {self.dead_letters:,} dead letters, "
             f"in {self.elapsed_seconds:.1f} s ({rate:,.1f} articles/s)"
         )
+        if self.streaming:
+            bands, prints = self.dedup_state
+            line += f"; dedup state held: {bands:,} band entries, {prints:,} fingerprints"
+        return line
 
 
 def run(argv: Sequence[str] | None = None) -> JobReport:
@@ -109,6 +116,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         dead_letters=counters.get("write_dead_letters.ok", 0),
         elapsed_seconds=time.monotonic() - started,
         result=result,
+        dedup_state=(counters.get(BAND_ENTRIES, 0), counters.get(FINGERPRINTS, 0)),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
+from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
     BagStateSpec,
@@ -31,11 +32,13 @@ from apache_beam.transforms.userstate import (
 )
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from transforms.metrics import StepMetrics
+from transforms.metrics import NAMESPACE, StepMetrics
 from transforms.records import Article, Dedup, Duplicate
 from transforms.similarity import Fingerprint, band_keys, compare, fingerprint, original_first
 
 __all__ = [
+    "BAND_ENTRIES",
+    "FINGERPRINTS",
     "DeduplicateArticles",
     "DeduplicateStream",
     "Match",
@@ -261,6 +264,14 @@ _PRINT, _REPLY, _ASK, _VERDICT = "print", "reply", "ask", "verdict"
 _ARTICLE, _CANDIDATES = "article", "candidates"
 # How long a collector waits before looking again for a part still on its way.
 _RECHECK = Duration(seconds=1)
+# The state a stream holds until the horizon: up by one when an entry is kept, down
+# when it expires. Their sum is what is held now (``JobReport.dedup_state``).
+BAND_ENTRIES = "dedup.state.band_entries"
+FINGERPRINTS = "dedup.state.fingerprints"
+
+
+def _held(name: str) -> Any:
+    return Metrics.counter(NAMESPACE, name)
 
 
 class _BandFn(beam.DoFn):
@@ -271,6 +282,9 @@ class _BandFn(beam.DoFn):
 
     def __init__(self, horizon: Duration) -> None:
         self._horizon = horizon
+
+    def setup(self) -> None:
+        self._held = _held(BAND_ENTRIES)
 
     def process(
         self,
@@ -284,11 +298,14 @@ class _BandFn(beam.DoFn):
         if original is None:
             first.write(member)
             expiry.set(timestamp + self._horizon)
+            self._held.inc()
         yield member, (_REPLY, None if original in (None, member) else original)
 
     @on_timer(EXPIRY)
     def expire(self, first: Any = beam.DoFn.StateParam(FIRST)) -> None:  # noqa: B008
-        first.clear()
+        if first.read() is not None:
+            first.clear()
+            self._held.dec()
 
 
 class _AskFn(beam.DoFn):
@@ -351,6 +368,9 @@ class _CompareFn(beam.DoFn):
     def __init__(self, horizon: Duration) -> None:
         self._horizon = horizon
 
+    def setup(self) -> None:
+        self._held = _held(FINGERPRINTS)
+
     def process(
         self,
         element: tuple[str, tuple[str, Any]],
@@ -360,14 +380,17 @@ class _CompareFn(beam.DoFn):
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),  # noqa: B008
     ) -> Iterator[tuple[str, tuple[str, Match]]]:
         key, (kind, value) = element
+        original: Fingerprint | None = print_state.read()
         if kind == _PRINT:
+            if original is None:
+                self._held.inc()
+            original = value
             print_state.write(value)
             expiry.set(timestamp + self._horizon)
             asks = list(waiting.read())
             waiting.clear()
         else:
             asks = [value]
-        original: Fingerprint | None = print_state.read()
         if original is None:
             for ask in asks:
                 waiting.add(ask)
@@ -383,6 +406,8 @@ class _CompareFn(beam.DoFn):
         print_state: Any = beam.DoFn.StateParam(PRINT),  # noqa: B008
         waiting: Any = beam.DoFn.StateParam(WAITING),  # noqa: B008
     ) -> None:
+        if print_state.read() is not None:
+            self._held.dec()
         print_state.clear()
         waiting.clear()
 

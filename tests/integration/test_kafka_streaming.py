@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import fastavro
@@ -24,6 +26,9 @@ from tests.conftest import (
     run_wirenews,
     story_body,
 )
+from transforms.parse import parse_record
+from transforms.records import MediaType, Origin, RawRecord
+from transforms.similarity import band_keys, fingerprint
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -256,6 +261,18 @@ def test_stream_dedup_first_seen_wins_and_forgets_after_the_horizon(
     assert duplicates() == {"late-earlier": "first-seen"}
     articles = {a["id"]: a for a in read_avro(out, "articles")}
     assert set(articles) == {"first-seen", "other-story", "after-horizon"}
+    # Expired state is gone, not only ignored: what the stream holds when it stops is at most
+    # the last article's (its entries may not be counted yet), where four were kept.
+    held = re.search(r"dedup state held: (\d+) band entries, (\d+) fingerprints", log.read_text())
+    assert held, log.read_text()[-2000:]
+    bands, prints = int(held[1]), int(held[2])
+    last = parse_record(
+        RawRecord(article_json(id="after-horizon", body=body), Origin.file("t", 1), MediaType.JSON),
+        ingested_at=datetime.now(timezone.utc),
+    )
+    print_ = fingerprint(last.id, last.body, last.content_hash, last.published_at)
+    assert 0 <= bands <= len(band_keys(print_))
+    assert 0 <= prints <= 1
     assert articles["after-horizon"]["dedup"] == {
         "cluster_id": "after-horizon",
         "duplicate_of": None,
