@@ -4,9 +4,11 @@ Batch: ``wirenews run`` over N synthetic articles (bench/corpus.py), sampling th
 summed RSS of the job's whole process tree (workers included) every 0.2 s.
 Stream: a streaming run on Prism fed M articles as fast as it takes them; RSS of
 the tree (Prism included) after every 10% of them, to show whether it levels
-off (dedup state expires; see --dedup-horizon) or keeps growing.
+off (dedup state expires after ``--dedup-horizon``) or keeps growing, and the
+dedup state the stream held when stopped (its summary line).
 
     .venv/bin/python bench/memory.py [--batch-articles 10000] [--stream-articles 100000]
+        [--dedup-horizon 7d]
 
 The last line is one JSON object with the figures (MiB).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -68,8 +71,8 @@ def batch_peak(count: int) -> dict[str, float]:
     return {"batch_articles": count, "batch_peak_rss_mib": round(peak / MIB)}
 
 
-def stream_growth(count: int) -> dict[str, object]:
-    """RSS of a stream's process tree after each tenth of ``count`` articles."""
+def stream_growth(count: int, horizon: str) -> dict[str, object]:
+    """RSS of a stream's process tree after each tenth of ``count`` articles, and its state."""
     broker = local_broker()
     articles = synthetic_articles(count, seed=22)
     with tempfile.TemporaryDirectory() as folder:
@@ -79,8 +82,8 @@ def stream_growth(count: int) -> dict[str, object]:
         producer.send("memory", b"{}").get(timeout=30)
         job = subprocess.Popen(
             [str(WIRENEWS), "run", "--source", f"kafka://{bootstrap}/memory", "--group", "m",
-             "--output", f"{folder}/out", "--window", "10"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+             "--output", f"{folder}/out", "--window", "10", "--dedup-horizon", horizon],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True,
         )  # fmt: skip
         samples = []
         try:
@@ -96,22 +99,31 @@ def stream_growth(count: int) -> dict[str, object]:
                     print(f"after {number} articles fed: {samples[-1][1]} MiB", flush=True)
         finally:
             os.killpg(job.pid, signal.SIGTERM)
-            job.wait(120)
+            summary, _ = job.communicate(timeout=120)
             producer.close()
             broker.stop(state)
-    return {"stream_articles": count, "stream_rss_mib": samples}
+    held = re.search(r"dedup state held: ([\d,]+) band entries, ([\d,]+) fingerprints", summary)
+    bands, prints = (int(n.replace(",", "")) for n in held.groups()) if held else (None, None)
+    return {
+        "stream_articles": count,
+        "dedup_horizon": horizon,
+        "stream_rss_mib": samples,
+        "held_band_entries": bands,
+        "held_fingerprints": prints,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-articles", type=int, default=10_000)
     parser.add_argument("--stream-articles", type=int, default=100_000)
+    parser.add_argument("--dedup-horizon", default="7d", help="the stream's --dedup-horizon")
     args = parser.parse_args()
     figures: dict[str, object] = {}
     if args.batch_articles:
         figures |= batch_peak(args.batch_articles)
     if args.stream_articles:
-        figures |= stream_growth(args.stream_articles)
+        figures |= stream_growth(args.stream_articles, args.dedup_horizon)
     print(json.dumps(figures))
 
 

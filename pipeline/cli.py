@@ -18,22 +18,28 @@ __all__ = ["main"]
 
 LOGGER = logging.getLogger("wirenews")
 
-# Import-time warnings of Beam's optional Google Cloud clients, irrelevant here.
-_IMPORT_NOISE = ("apitools not found",)
+# Warnings that say nothing to our users: Beam's optional Google Cloud clients at import,
+# and what every worker process of a multi-process batch run says as it starts.
+_NOISE = (
+    "apitools not found",
+    "No semi_persistent_directory found",
+    "Discarding unparseable args",
+)
 
 
 _COMMANDS = ("run", "feed", "read")
 
 
-class _DropImportNoise(logging.Filter):
+class _DropNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(_IMPORT_NOISE)
+        message = record.getMessage()
+        return not any(noise in message for noise in _NOISE)
 
 
 def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_DropImportNoise())
+    handler.addFilter(_DropNoise())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     for name in ("wirenews", "pipeline", "transforms"):
         logging.getLogger(name).setLevel(logging.INFO)

@@ -122,6 +122,10 @@ def _process(
     streaming: bool,
     after_success: Callable[[], None] = lambda: None,
 ) -> JobOutputs:
+    if not streaming:
+        # One JSON Lines file (or one Kafka partition) is read by one worker; spread its
+        # records so that every worker parses, detects languages and fingerprints.
+        records = records | "SpreadRecords" >> beam.Reshuffle()
     parsed = records | "ParseArticles" >> ParseArticles(wirenews.max_record_bytes)
     dead_letters = (
         *read_dead_letters,

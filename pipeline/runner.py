@@ -30,8 +30,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import (
     DebugOptions,
+    DirectOptions,
     PipelineOptions,
     PrismRunnerOptions,
     StandardOptions,
@@ -45,6 +47,9 @@ from apache_beam.runners.worker import sdk_worker
 from apache_beam.runners.worker.worker_id_interceptor import WorkerIdInterceptor
 
 from pipeline.flink import configure_flink, is_flink
+from pipeline.io.files import expand_source
+from pipeline.io.kafka_client import is_kafka_url
+from pipeline.options import WirenewsOptions
 from transforms.errors import WirenewsError
 
 __all__ = ["choose_runner", "find_prism"]
@@ -52,6 +57,10 @@ __all__ = ["choose_runner", "find_prism"]
 LOGGER = logging.getLogger(__name__)
 _DIRECT = {None, "DirectRunner", "direct", "SwitchingDirectRunner"}
 _REPO_PRISM = Path(__file__).resolve().parent.parent / ".bin" / "prism"
+# A worker process takes ~3 s to start (Beam, then the spaCy model); below about this
+# much input (~200 articles) one in-process worker finishes first.
+_ONE_WORKER_BELOW_BYTES = 512 * 1024
+_WORKER_FLAGS = ("--direct_num_workers", "--direct_running_mode")
 
 
 def find_prism() -> str | None:
@@ -86,6 +95,7 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
         _name_workers_on_state_channel()
         LOGGER.info("streaming on Prism (%s)", prism.prism_location)
         return PrismRunner()
+    _use_every_core(options)
     LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
     # Workers read the pipeline options from the provision info, as under the DirectRunner.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
@@ -93,6 +103,29 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
     )
     return fn_runner.FnApiRunner(provision_info=provision)
+
+
+def _use_every_core(options: PipelineOptions) -> None:
+    """A batch job over files big enough gets one worker process per core.
+
+    Beam's default is one worker in this process: half of a two-core machine. The
+    user's own ``--direct_num_workers``/``--direct_running_mode`` always win; a
+    bounded Kafka run, whose size is not known up front, keeps Beam's default.
+    """
+    flags = options._flags or []  # noqa: SLF001 - what the user passed, not the defaults
+    cores = os.cpu_count() or 1
+    source = options.view_as(WirenewsOptions).source
+    chosen = any(flag.startswith(_WORKER_FLAGS) for flag in flags)
+    if cores <= 1 or chosen or not source or is_kafka_url(source):
+        return
+    paths = expand_source(source)
+    size = sum(m.size_in_bytes for found in FileSystems.match(paths) for m in found.metadata_list)
+    if size < _ONE_WORKER_BELOW_BYTES:
+        return
+    direct = options.view_as(DirectOptions)
+    direct.direct_num_workers = cores
+    direct.direct_running_mode = "multi_processing"
+    LOGGER.info("%d worker processes, one per core (--direct_num_workers to choose)", cores)
 
 
 def _no_runner_splits(options: PipelineOptions) -> None:

@@ -1,0 +1,57 @@
+"""How a batch job on this machine is spread over its cores (pipeline.runner)."""
+
+from pathlib import Path
+
+import pytest
+from apache_beam.options.pipeline_options import DirectOptions
+from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
+
+from pipeline.options import parse_options
+from pipeline.runner import choose_runner
+
+
+@pytest.fixture
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+
+
+def workers(*flags: str) -> tuple[int, str]:
+    options = parse_options(["--output", "out/", *flags])
+    assert isinstance(choose_runner(options), FnApiRunner)
+    direct = options.view_as(DirectOptions)
+    return direct.direct_num_workers, direct.direct_running_mode
+
+
+def corpus(folder: Path, size: int) -> Path:
+    (folder / "articles.jsonl").write_bytes(b'{"body": "x"}\n' * (size // 14 + 1))
+    return folder
+
+
+@pytest.mark.usefixtures("two_cores")
+def test_a_big_batch_gets_a_worker_process_per_core(tmp_path: Path) -> None:
+    assert workers("--source", str(corpus(tmp_path, 2_000_000))) == (2, "multi_processing")
+
+
+@pytest.mark.usefixtures("two_cores")
+def test_a_small_batch_stays_in_this_process(tmp_path: Path) -> None:
+    assert workers("--source", str(corpus(tmp_path, 20_000))) == (1, "in_memory")
+
+
+@pytest.mark.usefixtures("two_cores")
+def test_the_users_choice_of_workers_wins(tmp_path: Path) -> None:
+    source = str(corpus(tmp_path, 2_000_000))
+    assert workers("--source", source, "--direct_num_workers=1") == (1, "in_memory")
+    assert workers("--source", source, "--direct_running_mode=multi_threading") == (
+        1,
+        "multi_threading",
+    )
+
+
+@pytest.mark.usefixtures("two_cores")
+def test_a_bounded_kafka_run_keeps_beams_default() -> None:
+    assert workers("--source", "kafka://127.0.0.1:9/wire", "--until-end") == (1, "in_memory")
+
+
+def test_one_core_means_one_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert workers("--source", str(corpus(tmp_path, 2_000_000))) == (1, "in_memory")
