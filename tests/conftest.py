@@ -187,45 +187,42 @@ def article_json(**fields: object) -> bytes:
     return json.dumps({k: v for k, v in document.items() if v is not ...}).encode()
 
 
+def write_bad_inputs(folder: Path, seed_page: bytes) -> Path:
+    """Fill ``folder`` with every kind of bad input the pipeline must survive.
+
+    The expected error type of each file is in ``EXPECTED_BAD``.
+    """
+    folder.mkdir(exist_ok=True)
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "random.txt").write_bytes(bytes(range(256)) * 8)
+    (folder / "controls.txt").write_bytes(bytes(range(1, 32)) * 40)
+    middle = len(seed_page) // 2
+    (folder / "invalid_utf8.txt").write_bytes(seed_page[:middle] + b"\xff\xfe" + seed_page[middle:])
+    (folder / "broken.json").write_bytes(b'{"id": "x", "body": "unterminated')
+    (folder / "no_body.json").write_bytes(article_json(body=...))
+    (folder / "empty_body.json").write_bytes(article_json(body="   \n "))
+    (folder / "only_boilerplate.txt").write_bytes(
+        b"Share\n\nAdvertisement\n\nRead more\n\n12\n\n"
+        b"\xc2\xa9 2024 Example News. All rights reserved.\n"
+    )
+    (folder / "corrupt.json.gz").write_bytes(gzip.compress(article_json())[:40])
+    (folder / "lines.jsonl").write_bytes(
+        article_json(id="ok-1") + b"\n" + b"[1, 2]\n" + b"\n" + article_json(id="ok-2") + b"\n"
+    )
+    # ~270 KB: several of the NLP step's 50,000-character pieces, and seconds, not a minute,
+    # of NER (the 50 MB refusals are tested in test_garbage_kafka).
+    huge_body = "\n\n".join(
+        f"Paragraph {n} of a very long feature about the harbour and its ministers." * 12
+        for n in range(300)
+    )
+    (folder / "huge.json").write_bytes(article_json(id="huge", body=huge_body))
+    return folder
+
+
 @pytest.fixture
 def bad_inputs(tmp_path: Path, seed_page: bytes) -> Callable[[], Path]:
-    """A folder of every kind of bad input the pipeline must survive.
-
-    Returns a builder so tests can add their own files first. The expected
-    error type of each file is in ``EXPECTED_BAD``.
-    """
-
-    def build() -> Path:
-        folder = tmp_path / "bad"
-        folder.mkdir(exist_ok=True)
-        (folder / "empty.txt").write_bytes(b"")
-        (folder / "random.txt").write_bytes(bytes(range(256)) * 8)
-        (folder / "controls.txt").write_bytes(bytes(range(1, 32)) * 40)
-        middle = len(seed_page) // 2
-        (folder / "invalid_utf8.txt").write_bytes(
-            seed_page[:middle] + b"\xff\xfe" + seed_page[middle:]
-        )
-        (folder / "broken.json").write_bytes(b'{"id": "x", "body": "unterminated')
-        (folder / "no_body.json").write_bytes(article_json(body=...))
-        (folder / "empty_body.json").write_bytes(article_json(body="   \n "))
-        (folder / "only_boilerplate.txt").write_bytes(
-            b"Share\n\nAdvertisement\n\nRead more\n\n12\n\n"
-            b"\xc2\xa9 2024 Example News. All rights reserved.\n"
-        )
-        (folder / "corrupt.json.gz").write_bytes(gzip.compress(article_json())[:40])
-        (folder / "lines.jsonl").write_bytes(
-            article_json(id="ok-1") + b"\n" + b"[1, 2]\n" + b"\n" + article_json(id="ok-2") + b"\n"
-        )
-        # ~270 KB: several of the NLP step's 50,000-character pieces, and seconds, not a minute,
-        # of NER (the 50 MB refusals are tested in test_garbage_kafka).
-        huge_body = "\n\n".join(
-            f"Paragraph {n} of a very long feature about the harbour and its ministers." * 12
-            for n in range(300)
-        )
-        (folder / "huge.json").write_bytes(article_json(id="huge", body=huge_body))
-        return folder
-
-    return build
+    """A builder of the bad-input folder, so tests can add their own files first."""
+    return lambda: write_bad_inputs(tmp_path / "bad", seed_page)
 
 
 # file name (and line) → error type of its dead letter; None: becomes an article.

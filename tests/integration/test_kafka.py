@@ -210,7 +210,7 @@ def test_three_partitions_are_read_completely(
     kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
 ) -> None:
     create_topic(topic, 3)
-    ids = [f"a-{n}" for n in range(300)]
+    ids = [f"a-{n}" for n in range(60)]
     for n, article_id in enumerate(ids):
         produce(topic, article_json(id=article_id), partition=n % 3)
     out = tmp_path / "out"
@@ -222,8 +222,8 @@ def test_three_partitions_are_read_completely(
         "--direct_running_mode=multi_threading",
     )
     assert summary_counts(line) == {
-        "read": 300,
-        "articles": 300,
+        "read": 60,
+        "articles": 60,
         "duplicates": 0,
         "dead_letters": 0,
     }
