@@ -82,7 +82,7 @@ _RESUME_DELAY = Duration(seconds=1)
 _OUTAGE_RESUME_DELAY = Duration(seconds=2)
 # Records of one partition may arrive this far out of time order before the
 # watermark passes them (they are then stamped with the watermark, not dropped).
-_WATERMARK_SKEW = Duration(seconds=5)
+_WATERMARK_SKEW = Duration(seconds=2)
 # How often the streaming reader refreshes metadata, and so finds new partitions.
 _METADATA_MAX_AGE_MS = 10_000
 # The reader's reconnect backoff stays short (kafka-python's grows to 30 s), and after an
