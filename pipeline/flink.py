@@ -40,6 +40,7 @@ __all__ = [
     "BEAM_VERSION",
     "FLINK_VERSION",
     "JAVA_17_FLAGS",
+    "FlinkCheckpointOptions",
     "configure_flink",
     "ensure_job_server_jar",
     "is_flink",
@@ -83,6 +84,24 @@ _POM = """<?xml version="1.0" encoding="UTF-8"?>
   </dependencies>
 </project>
 """
+
+
+class FlinkCheckpointOptions(PipelineOptions):
+    """An option of Beam's (Java) Flink runner that Beam's Python SDK does not declare.
+
+    Declared so :func:`configure_flink` can set it; the job server takes it like any
+    runner option given on the command line.
+    """
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--finish_bundle_before_checkpointing",
+            action="store_true",
+            default=None,
+            help="Flink: finish each bundle before its checkpoint barrier goes downstream "
+            "(always on for streams, see pipeline/flink.py)",
+        )
 
 
 def is_flink(options: PipelineOptions) -> bool:
@@ -169,7 +188,14 @@ def configure_flink(options: PipelineOptions) -> None:
     - workers in this process (LOOPBACK) for an embedded Flink (``[local]``): no Docker;
       and then, for a batch job, a parallelism of 1 unless ``--parallelism`` says otherwise;
     - the job server from the cache (fetched on first use) unless ``--flink_job_server_jar``;
-    - Java 17 ``--add-opens`` flags for the job server's JVM.
+    - Java 17 ``--add-opens`` flags for the job server's JVM;
+    - for a stream, ``--finish_bundle_before_checkpointing``. Without it Beam's Flink
+      operator finishes a bundle still open at a checkpoint after the barrier went
+      downstream, so it keeps that bundle's outputs in its state and sends them only
+      when its next bundle starts. A stage that gets no more input keeps them for
+      good: the impulse stage that hands the Kafka reader its one element (the
+      stream then reads nothing), or a dedup collector's last decisions on a quiet
+      topic (their articles are never written).
     """
     flink = options.view_as(FlinkRunnerOptions)
     portable = options.view_as(PortableOptions)
@@ -184,6 +210,8 @@ def configure_flink(options: PipelineOptions) -> None:
     if not flink.flink_job_server_jar and not portable.job_endpoint:
         cache = options.view_as(JobServerOptions).jar_cache_dir
         flink.flink_job_server_jar = str(ensure_job_server_jar(Path(cache) if cache else None))
+    if not batch:
+        options.view_as(FlinkCheckpointOptions).finish_bundle_before_checkpointing = True
     server = options.view_as(JobServerOptions)
     given = list(server.job_server_jvm_properties or [])
     server.job_server_jvm_properties = given + [f for f in JAVA_17_FLAGS if f not in given]

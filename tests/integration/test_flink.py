@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.conftest import WIRENEWS, article_json, read_avro, run_wirenews, summary_counts
+from tests.conftest import (
+    WIRENEWS,
+    article_json,
+    read_avro,
+    run_wirenews,
+    story_body,
+    summary_counts,
+)
 from tests.integration.test_cli_run import GOLDEN, comparable
 
 pytestmark = pytest.mark.slow
@@ -60,13 +67,15 @@ def test_seeds_on_flink_make_the_same_dedup_decisions(flink_seeds_run) -> None:
 
 
 @pytest.mark.kafka
-def test_a_stream_on_flink_writes_what_it_is_fed_and_commits(
+def test_a_stream_on_flink_dedups_writes_and_commits_what_it_is_fed(
     kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
 ) -> None:
     create_topic(topic, 2)
     fed = {f"f-{n}" for n in range(6)}
     for n, article_id in enumerate(sorted(fed)):
         produce(topic, article_json(id=article_id), partition=n % 2)
+    # A copy of f-1 after it in the same partition: seen second, so it is the duplicate.
+    produce(topic, article_json(id="f-1-copy", body=story_body("f-1")), partition=1)
     out, log = tmp_path / "out", tmp_path / "stream.log"
     with log.open("wb") as sink:
         stream = subprocess.Popen(
@@ -82,9 +91,6 @@ def test_a_stream_on_flink_writes_what_it_is_fed_and_commits(
                 str(out),
                 "--window",
                 "2",
-                # Streaming dedup does not get past its state on Flink yet (README, Runners).
-                "--dedup",
-                "off",
                 "--checkpointing_interval=2000",
                 *FLINK,
             ],
@@ -96,20 +102,29 @@ def test_a_stream_on_flink_writes_what_it_is_fed_and_commits(
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             written = {a["id"] for a in read_avro(out, "articles")} if out.exists() else set()
+            duplicates = _duplicates(out)
             committed = _committed(kafka_bootstrap, topic)
-            if written >= fed and committed == {0: 3, 1: 3}:
+            if written >= fed and duplicates and committed == {0: 3, 1: 4}:
                 break
             assert stream.poll() is None, _trouble(log)
             time.sleep(1)
         else:
             pytest.fail(
-                f"the stream wrote {sorted(written)} and committed {committed} in 150 s:\n"
-                + _trouble(log)
+                f"the stream wrote {sorted(written)}, duplicates {duplicates} and committed "
+                f"{committed} in 150 s:\n" + _trouble(log)
             )
         assert sorted(a["id"] for a in read_avro(out, "articles")) == sorted(fed)
+        assert _duplicates(out) == {"f-1-copy": "f-1"}
     finally:
         stream.terminate()
         stream.wait(timeout=60)
+
+
+def _duplicates(out: Path) -> dict[str, str]:
+    """Each duplicate written: its id → the id of its original."""
+    if not out.exists():
+        return {}
+    return {d["id"]: d["duplicate_of"] for d in read_avro(out, "duplicates")}
 
 
 def _trouble(log: Path) -> str:
