@@ -13,8 +13,9 @@ import py3langid
 __all__ = ["UNDETERMINED", "detect_language"]
 
 UNDETERMINED = "und"
-# Enough of the text to decide; the rest only costs time.
-_SAMPLE_CHARS = 2000
+# Enough of the text to decide (two paragraphs); the rest only costs time: 5 ms an
+# article at 2,000 characters, 1.7 ms at 1,000.
+_SAMPLE_CHARS = 1000
 # Fewer letters than this and any answer would be a guess.
 _MIN_LETTERS = 20
 _LETTER = re.compile(r"[^\W\d_]")
