@@ -120,6 +120,33 @@ def test_a_stream_on_flink_dedups_writes_and_commits_what_it_is_fed(
         stream.wait(timeout=60)
 
 
+@pytest.mark.kafka
+def test_a_bounded_kafka_run_on_flink_reads_to_the_end_and_commits(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
+) -> None:
+    create_topic(topic, 2)
+    for n in range(4):
+        produce(topic, article_json(id=f"b-{n}"), partition=n % 2)
+    produce(topic, b"{not json", partition=1)
+    out = tmp_path / "out"
+    source = f"kafka://{kafka_bootstrap}/{topic}"
+    done = run_wirenews(
+        "run", "--source", source, "--group", "b", "--until-end", "--output", str(out), *FLINK,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert summary_counts(done.stdout) == {
+        "read": 5,
+        "articles": 4,
+        "duplicates": 0,
+        "dead_letters": 1,
+    }
+    assert sorted(a["id"] for a in read_avro(out, "articles")) == [f"b-{n}" for n in range(4)]
+    [letter] = read_avro(out, "dead_letters")
+    assert (letter["error_type"], letter["origin"]["partition"]) == ("MalformedJson", 1)
+    assert _committed(kafka_bootstrap, topic, group="b") == {0: 2, 1: 3}
+
+
 def _duplicates(out: Path) -> dict[str, str]:
     """Each duplicate written: its id → the id of its original."""
     if not out.exists():
@@ -134,8 +161,8 @@ def _trouble(log: Path) -> str:
     return "\n".join(warnings[-40:]) + "\n...\n" + "\n".join(lines[-15:])
 
 
-def _committed(bootstrap: str, topic: str) -> dict[int, int | None]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id="g", enable_auto_commit=False)
+def _committed(bootstrap: str, topic: str, group: str = "g") -> dict[int, int | None]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     try:
         return {p: consumer.committed(TopicPartition(topic, p)) for p in range(2)}
     finally:
