@@ -2,13 +2,13 @@
 
 Batch: ``wirenews run`` over N synthetic articles (bench/corpus.py), sampling the
 summed RSS of the job's whole process tree (workers included) every 0.2 s.
-Stream: a streaming run on Prism fed M articles as fast as it takes them; RSS of
+Stream: a streaming run on Prism fed M articles at ``--rate`` a second; RSS of
 the tree (Prism included) after every 10% of them, to show whether it levels
 off (dedup state expires after ``--dedup-horizon``) or keeps growing, and the
 dedup state the stream held when stopped (its summary line).
 
     .venv/bin/python bench/memory.py [--batch-articles 10000] [--stream-articles 100000]
-        [--dedup-horizon 7d]
+        [--dedup-horizon 7d] [--rate 10]
 
 The last line is one JSON object with the figures (MiB).
 """
@@ -31,6 +31,7 @@ from corpus import synthetic_articles, write_jsonl
 
 WIRENEWS = Path(sys.executable).parent / "wirenews"
 MIB = 1024 * 1024
+SETTLE_SECONDS = 20.0
 
 
 def tree_rss(root: int) -> int:
@@ -71,8 +72,13 @@ def batch_peak(count: int) -> dict[str, float]:
     return {"batch_articles": count, "batch_peak_rss_mib": round(peak / MIB)}
 
 
-def stream_growth(count: int, horizon: str) -> dict[str, object]:
-    """RSS of a stream's process tree after each tenth of ``count`` articles, and its state."""
+def stream_growth(count: int, horizon: str, rate: float) -> dict[str, object]:
+    """RSS of a stream's process tree after each tenth of ``count`` articles, and its state.
+
+    Articles go out at ``rate`` a second (one the stream keeps up with), so event
+    time moves on steadily and state older than the horizon expires as it would in
+    a stream that never ends.
+    """
     broker = local_broker()
     articles = synthetic_articles(count, seed=22)
     with tempfile.TemporaryDirectory() as folder:
@@ -88,15 +94,18 @@ def stream_growth(count: int, horizon: str) -> dict[str, object]:
         samples = []
         try:
             step = max(1, count // 10)
+            due = time.monotonic()
             for number, article in enumerate(articles, 1):
+                due += 1 / rate
+                time.sleep(max(0.0, due - time.monotonic()))
                 producer.send(
                     "memory", key=article["id"].encode(), value=json.dumps(article).encode()
                 )
                 if number % step == 0:
-                    producer.flush()
-                    time.sleep(5)
                     samples.append((number, round(tree_rss(job.pid) / MIB)))
                     print(f"after {number} articles fed: {samples[-1][1]} MiB", flush=True)
+            producer.flush()
+            time.sleep(SETTLE_SECONDS)  # the last articles through, before the summary
         finally:
             os.killpg(job.pid, signal.SIGTERM)
             summary, _ = job.communicate(timeout=120)
@@ -118,12 +127,13 @@ def main() -> None:
     parser.add_argument("--batch-articles", type=int, default=10_000)
     parser.add_argument("--stream-articles", type=int, default=100_000)
     parser.add_argument("--dedup-horizon", default="7d", help="the stream's --dedup-horizon")
+    parser.add_argument("--rate", type=float, default=10.0, help="stream input, articles/s")
     args = parser.parse_args()
     figures: dict[str, object] = {}
     if args.batch_articles:
         figures |= batch_peak(args.batch_articles)
     if args.stream_articles:
-        figures |= stream_growth(args.stream_articles, args.dedup_horizon)
+        figures |= stream_growth(args.stream_articles, args.dedup_horizon, args.rate)
     print(json.dumps(figures))
 
 
