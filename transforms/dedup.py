@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import apache_beam as beam
-from apache_beam.coders import PickleCoder
+from apache_beam.coders import BooleanCoder, PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
@@ -55,7 +55,7 @@ class Match(NamedTuple):
     """A verified comparison of an article with a candidate original."""
 
     original_key: str
-    original: Fingerprint
+    original: Fingerprint | None  # None: it had expired (streaming), so not a duplicate
     duplicate: bool
     similarity: float
     method: str
@@ -262,6 +262,7 @@ class DeduplicateArticles(beam.PTransform):
 
 _PRINT, _REPLY, _ASK, _VERDICT = "print", "reply", "ask", "verdict"
 _ARTICLE, _CANDIDATES = "article", "candidates"
+_EXPIRED = "expired"
 # How long a collector waits before looking again for a part still on its way.
 _RECHECK = Duration(seconds=1)
 # The state a stream holds until the horizon: up by one when an entry is kept, down
@@ -359,9 +360,16 @@ class _AskFn(beam.DoFn):
 
 
 class _CompareFn(beam.DoFn):
-    """Per article: keeps its fingerprint for the horizon and answers comparisons with it."""
+    """Per article: keeps its fingerprint for the horizon and answers comparisons with it.
+
+    An ask can still arrive just after the fingerprint expired: a band answered
+    before its own entry expired, and the asker waited for the watermark. For one
+    more horizon such asks get "not a duplicate" at once, from a small tombstone;
+    without it the asker's collector would wait, and hold the watermark, for ever.
+    """
 
     PRINT = ReadModifyWriteStateSpec("print", PickleCoder())
+    GONE = ReadModifyWriteStateSpec("gone", BooleanCoder())
     WAITING = BagStateSpec("waiting", PickleCoder())
     EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 
@@ -371,11 +379,12 @@ class _CompareFn(beam.DoFn):
     def setup(self) -> None:
         self._held = _held(FINGERPRINTS)
 
-    def process(
+    def process(  # noqa: PLR0917 - Beam passes state and timers as parameters
         self,
         element: tuple[str, tuple[str, Any]],
         timestamp: Timestamp = beam.DoFn.TimestampParam,
         print_state: Any = beam.DoFn.StateParam(PRINT),  # noqa: B008
+        gone: Any = beam.DoFn.StateParam(GONE),  # noqa: B008
         waiting: Any = beam.DoFn.StateParam(WAITING),  # noqa: B008
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),  # noqa: B008
     ) -> Iterator[tuple[str, tuple[str, Match]]]:
@@ -391,6 +400,10 @@ class _CompareFn(beam.DoFn):
             waiting.clear()
         else:
             asks = [value]
+        if original is None and gone.read():
+            for member_key, _member in asks:
+                yield member_key, (_VERDICT, Match(key, None, False, 0.0, _EXPIRED))
+            return
         if original is None:
             for ask in asks:
                 waiting.add(ask)
@@ -403,13 +416,20 @@ class _CompareFn(beam.DoFn):
     @on_timer(EXPIRY)
     def expire(
         self,
+        fired_at: Timestamp = beam.DoFn.TimestampParam,
         print_state: Any = beam.DoFn.StateParam(PRINT),  # noqa: B008
+        gone: Any = beam.DoFn.StateParam(GONE),  # noqa: B008
         waiting: Any = beam.DoFn.StateParam(WAITING),  # noqa: B008
+        expiry: Any = beam.DoFn.TimerParam(EXPIRY),  # noqa: B008
     ) -> None:
-        if print_state.read() is not None:
-            self._held.dec()
+        if print_state.read() is None:  # the tombstone's horizon is over too
+            gone.clear()
+            return
+        self._held.dec()
         print_state.clear()
         waiting.clear()
+        gone.write(True)
+        expiry.set(fired_at + self._horizon)
 
 
 class _CollectFn(_DecideFn):

@@ -3,11 +3,16 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_stream import TestStream as ScriptedStream  # not collected
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Duration
 
-from transforms.dedup import DeduplicateArticles, find_originals
+from transforms.dedup import DeduplicateArticles, _CompareFn, find_originals
 from transforms.parse import parse_record
 from transforms.records import MediaType, Origin, RawRecord
 from transforms.similarity import fingerprint
@@ -89,3 +94,34 @@ def test_the_result_does_not_depend_on_input_order(make_pipeline: Callable) -> N
                 | beam.Map(lambda d: (d.id, d.duplicate_of)),
                 equal_to(expected),
             )
+
+
+def test_an_ask_just_after_its_original_expired_is_answered_at_once() -> None:
+    """The race at the horizon, on the compare step alone (DirectRunner, TestStream).
+
+    A band may name an original whose fingerprint expires before the ask reaches it;
+    that ask must get "not a duplicate" rather than wait for ever (its collector would
+    hold the stream's watermark). An ask that comes before its original's fingerprint
+    still waits for it.
+    """
+    [early, late, copy] = (
+        fingerprint(name, a.body, a.content_hash, None)
+        for name, a in zip(("early", "late", "copy"), articles(seed=0)[:1] * 3, strict=True)
+    )
+    stream = (
+        ScriptedStream()
+        .add_elements([TimestampedValue(("early", ("ask", ("copy-of-early", copy))), 0)])
+        .add_elements([TimestampedValue(("early", ("print", early)), 1)])
+        .add_elements([TimestampedValue(("late", ("print", late)), 2)])
+        .advance_watermark_to(20)  # past the 10 s horizon: both fingerprints expired
+        .add_elements([TimestampedValue(("late", ("ask", ("copy-of-late", copy))), 21)])
+        .advance_watermark_to_infinity()
+    )
+    with beam.Pipeline(runner="DirectRunner", options=PipelineOptions(streaming=True)) as p:
+        verdicts = (
+            p
+            | stream
+            | beam.ParDo(_CompareFn(Duration(seconds=10))).with_input_types(tuple[str, Any])
+            | beam.MapTuple(lambda member, verdict: (member, verdict[1].duplicate))
+        )
+        assert_that(verdicts, equal_to([("copy-of-early", True), ("copy-of-late", False)]))
