@@ -107,7 +107,9 @@ def stream_growth(count: int, horizon: str, rate: float) -> dict[str, object]:
             producer.flush()
             time.sleep(SETTLE_SECONDS)  # the last articles through, before the summary
         finally:
-            os.killpg(job.pid, signal.SIGTERM)
+            # The job alone: it cancels itself on Prism and asks for its counters, which
+            # Prism would not have if the signal reached its whole process group.
+            job.send_signal(signal.SIGTERM)
             summary, _ = job.communicate(timeout=120)
             producer.close()
             broker.stop(state)
@@ -119,6 +121,7 @@ def stream_growth(count: int, horizon: str, rate: float) -> dict[str, object]:
         "stream_rss_mib": samples,
         "held_band_entries": bands,
         "held_fingerprints": prints,
+        "summary": summary.strip().splitlines()[-1] if summary.strip() else None,
     }
 
 
