@@ -28,8 +28,8 @@ from kafka.producer.future import FutureRecordMetadata
 from pipeline.io.files import expand_source, read_file
 from pipeline.io.kafka_client import KafkaSettings, create_topic, unreachable
 from pipeline.io.kafka_read import CONTENT_TYPE_HEADER, ORIGIN_HEADER
-from transforms.errors import ArticleError, InvalidEncoding, MalformedJson, MissingField
-from transforms.parse import DEFAULT_MAX_RECORD_BYTES, parse_record
+from transforms.errors import ArticleError, InvalidEncoding
+from transforms.parse import DEFAULT_MAX_RECORD_BYTES, article_document, parse_record
 from transforms.records import Article, DeadLetter, MediaType, Origin, RawRecord
 
 __all__ = ["FeedReport", "article_message", "feed", "message_of"]
@@ -90,31 +90,17 @@ def message_of(raw: RawRecord, now: datetime) -> tuple[bytes, bytes]:
         ArticleError: the record is not an article the pipeline could read.
     """
     if raw.media_type is MediaType.JSON:
-        document = _json_object(raw.payload)
+        try:
+            text = raw.payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            message = f"not UTF-8 text: {exc.reason}"
+            raise InvalidEncoding(message) from exc
+        document = article_document(text)
         article_id = document.get("id")
         if isinstance(article_id, str) and article_id.strip():
             return article_id.encode(), raw.payload
     article = parse_record(raw, ingested_at=now)
     return article.id.encode(), article_message(article)
-
-
-def _json_object(payload: bytes) -> dict:
-    try:
-        document = json.loads(payload)
-    except UnicodeDecodeError as exc:
-        message = f"not UTF-8 text: {exc.reason}"
-        raise InvalidEncoding(message) from exc
-    except (json.JSONDecodeError, RecursionError) as exc:
-        message = f"not JSON: {exc}"
-        raise MalformedJson(message) from exc
-    if not isinstance(document, dict):
-        message = f"expected a JSON object, got {type(document).__name__}"
-        raise MalformedJson(message)
-    body = document.get("body")
-    if not isinstance(body, str) or not body.strip():
-        message = "no 'body' text"
-        raise MissingField(message)
-    return document
 
 
 def raw_inputs(

@@ -45,7 +45,13 @@ from transforms.language import detect_language
 from transforms.metrics import StepMetrics
 from transforms.records import Article, DeadLetter, MediaType, RawRecord
 
-__all__ = ["DEFAULT_MAX_RECORD_BYTES", "ParseArticles", "decode_text", "parse_record"]
+__all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
+    "ParseArticles",
+    "article_document",
+    "decode_text",
+    "parse_record",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -134,7 +140,12 @@ def derive_id(cleaned: CleanText) -> str:
     return hashlib.blake2b(basis.encode(), digest_size=8).hexdigest()
 
 
-def _json_fields(text: str) -> dict[str, Any]:
+def article_document(text: str) -> dict[str, Any]:
+    """The JSON object of an article whose ``body`` is text with something in it.
+
+    Raises:
+        ArticleError: not JSON, not an object, or no usable body; the message says why.
+    """
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -146,14 +157,18 @@ def _json_fields(text: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         message = f"expected a JSON object, got {type(document).__name__}"
         raise MalformedJson(message)
-    body = document.get("body")
-    if body is None:
+    if document.get("body") is None:
         message = "the article has no 'body' field"
         raise MissingField(message)
-    fields: dict[str, Any] = {"body": _text_field(document, "body")}
-    if not fields["body"].strip():
+    if not _text_field(document, "body").strip():
         message = "the article's 'body' is empty"
         raise EmptyArticle(message)
+    return document
+
+
+def _json_fields(text: str) -> dict[str, Any]:
+    document = article_document(text)
+    fields: dict[str, Any] = {"body": document["body"]}
     for name in _OPTIONAL_TEXT_FIELDS:
         if document.get(name) is not None:
             fields[name] = normalize_line(_text_field(document, name)) or None
