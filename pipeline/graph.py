@@ -68,6 +68,7 @@ class JobOutputs(NamedTuple):
     duplicates: beam.PCollection | None = None
     ranges: beam.PCollection | None = None
     commit: CommitOffsets | None = None
+    input_bytes: int | None = None  # files: their size; Kafka: not known up front
 
 
 def is_streaming(options: PipelineOptions) -> bool:
@@ -81,13 +82,15 @@ def build_outputs(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutpu
     wirenews = options.view_as(WirenewsOptions)
     if is_kafka_url(wirenews.source):
         return _from_kafka(pipeline, wirenews)
-    read = pipeline | "ReadArticles" >> ReadArticleFiles(wirenews.source, wirenews.max_record_bytes)
-    return _process(
+    files = ReadArticleFiles(wirenews.source, wirenews.max_record_bytes)
+    read = pipeline | "ReadArticles" >> files
+    outputs = _process(
         read[ReadArticleFiles.RECORDS],
         (read[ReadArticleFiles.DEAD_LETTERS],),
         wirenews,
         streaming=False,
     )
+    return outputs._replace(input_bytes=files.input_bytes)
 
 
 def _from_kafka(pipeline: beam.Pipeline, wirenews: WirenewsOptions) -> JobOutputs:

@@ -30,7 +30,7 @@ from pipeline.graph import (
 from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
 from pipeline.options import WirenewsOptions, parse_options
-from pipeline.runner import choose_runner
+from pipeline.runner import choose_runner, use_every_core
 from transforms.dedup import BAND_ENTRIES, FINGERPRINTS
 from transforms.errors import WirenewsError
 from transforms.metrics import NAMESPACE
@@ -100,8 +100,10 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     # A stream asked to stop while it starts stops once started, rather than dying by the
     # signal and leaving Prism running without it.
     with _stopping_on_signals(stop) if streaming else contextlib.nullcontext():
-        pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
+        runner = choose_runner(options)
+        pipeline = beam.Pipeline(runner=runner, options=options)
         outputs = build(pipeline, options)
+        use_every_core(runner, options, outputs.input_bytes)
         result = pipeline.run()
         state = _wait(result, stop) if streaming else result.wait_until_finish()
     if state == PipelineState.DONE:

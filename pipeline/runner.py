@@ -30,7 +30,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import (
     DebugOptions,
     DirectOptions,
@@ -47,12 +46,9 @@ from apache_beam.runners.worker import sdk_worker
 from apache_beam.runners.worker.worker_id_interceptor import WorkerIdInterceptor
 
 from pipeline.flink import configure_flink, is_flink
-from pipeline.io.files import expand_source
-from pipeline.io.kafka_client import is_kafka_url
-from pipeline.options import WirenewsOptions
 from transforms.errors import WirenewsError
 
-__all__ = ["choose_runner", "find_prism"]
+__all__ = ["choose_runner", "find_prism", "use_every_core"]
 
 LOGGER = logging.getLogger(__name__)
 _DIRECT = {None, "DirectRunner", "direct", "SwitchingDirectRunner"}
@@ -95,7 +91,6 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
         _name_workers_on_state_channel()
         LOGGER.info("streaming on Prism (%s)", prism.prism_location)
         return PrismRunner()
-    _use_every_core(options)
     LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
     # Workers read the pipeline options from the provision info, as under the DirectRunner.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
@@ -105,22 +100,22 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
     return fn_runner.FnApiRunner(provision_info=provision)
 
 
-def _use_every_core(options: PipelineOptions) -> None:
-    """A batch job over files big enough gets one worker process per core.
+def use_every_core(
+    runner: PipelineRunner | None, options: PipelineOptions, input_bytes: int | None
+) -> None:
+    """A batch job on the FnApiRunner over enough input gets one worker process per core.
 
     Beam's default is one worker in this process: half of a two-core machine. The
-    user's own ``--direct_num_workers``/``--direct_running_mode`` always win; a
-    bounded Kafka run, whose size is not known up front, keeps Beam's default.
+    user's own ``--direct_num_workers``/``--direct_running_mode`` always win; an
+    input of unknown size (a bounded Kafka run) keeps Beam's default. Called once
+    the job is built, with the size of the files its read listed.
     """
+    if not isinstance(runner, fn_runner.FnApiRunner) or input_bytes is None:
+        return
     flags = options._flags or []  # noqa: SLF001 - what the user passed, not the defaults
     cores = os.cpu_count() or 1
-    source = options.view_as(WirenewsOptions).source
     chosen = any(flag.startswith(_WORKER_FLAGS) for flag in flags)
-    if cores <= 1 or chosen or not source or is_kafka_url(source):
-        return
-    paths = expand_source(source)
-    size = sum(m.size_in_bytes for found in FileSystems.match(paths) for m in found.metadata_list)
-    if size < _ONE_WORKER_BELOW_BYTES:
+    if cores <= 1 or chosen or input_bytes < _ONE_WORKER_BELOW_BYTES:
         return
     direct = options.view_as(DirectOptions)
     direct.direct_num_workers = cores

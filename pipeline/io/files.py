@@ -35,7 +35,7 @@ from transforms.metrics import StepMetrics
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES
 from transforms.records import DeadLetter, MediaType, Origin, RawRecord
 
-__all__ = ["ReadArticleFiles", "expand_source", "file_format", "read_file"]
+__all__ = ["ReadArticleFiles", "expand_source", "file_format", "list_source", "read_file"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -61,16 +61,22 @@ def expand_source(source: str) -> list[str]:
     Files of unsupported types inside a folder or glob are skipped with a log
     line; naming one explicitly is an error, as is matching nothing.
     """
+    return [path for path, _size in list_source(source)]
+
+
+def list_source(source: str) -> list[tuple[str, int]]:
+    """:func:`expand_source` with each file's size in bytes, from the same one listing."""
     is_local = FileSystems.get_scheme(source) is None
     if is_local:
         source = os.path.abspath(os.path.expanduser(source))
     is_folder = source.endswith("/") or (is_local and os.path.isdir(source))
     pattern = FileSystems.join(source, "**") if is_folder else source
     try:
-        matched = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+        sizes = {m.path: m.size_in_bytes for m in FileSystems.match([pattern])[0].metadata_list}
     except Exception as exc:  # Beam raises BeamIOError (or OSError) for a missing path.
         message = f"cannot list input {source!r}: {exc}"
         raise WirenewsError(message) from exc
+    matched = sorted(sizes)
     supported = [path for path in matched if file_format(path)]
     skipped = sorted(set(matched) - set(supported))
     if skipped and not is_folder and len(matched) == 1:
@@ -84,7 +90,7 @@ def expand_source(source: str) -> list[str]:
     if not supported:
         message = f"no article files (.txt, .json, .jsonl, optionally .gz) in {source!r}"
         raise WirenewsError(message)
-    return supported
+    return [(path, sizes[path]) for path in supported]
 
 
 def read_file(
@@ -212,7 +218,10 @@ class ReadArticleFiles(beam.PTransform):
 
     def __init__(self, source: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         super().__init__()
-        self._paths = expand_source(source)
+        listed = list_source(source)
+        self._paths = [path for path, _size in listed]
+        # What the runner sizes its workers by (pipeline.runner.use_every_core).
+        self.input_bytes = sum(size for _path, size in listed)
         self._max_record_bytes = max_record_bytes
 
     def expand(self, begin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:

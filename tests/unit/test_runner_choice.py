@@ -6,8 +6,10 @@ import pytest
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 
-from pipeline.options import parse_options
-from pipeline.runner import choose_runner
+from pipeline.io.files import ReadArticleFiles
+from pipeline.io.kafka_client import is_kafka_url
+from pipeline.options import WirenewsOptions, parse_options
+from pipeline.runner import choose_runner, use_every_core
 
 
 @pytest.fixture
@@ -16,8 +18,13 @@ def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def workers(*flags: str) -> tuple[int, str]:
+    """The workers a batch job gets, sized by what its read lists, as ``wirenews run`` does."""
     options = parse_options(["--output", "out/", *flags])
-    assert isinstance(choose_runner(options), FnApiRunner)
+    runner = choose_runner(options)
+    assert isinstance(runner, FnApiRunner)
+    source = options.view_as(WirenewsOptions).source
+    input_bytes = None if is_kafka_url(source) else ReadArticleFiles(source).input_bytes
+    use_every_core(runner, options, input_bytes)
     direct = options.view_as(DirectOptions)
     return direct.direct_num_workers, direct.direct_running_mode
 
