@@ -4,8 +4,8 @@ Bounded mode (``--until-end``) plans one offset range per partition, up to the
 end offsets present at launch; runners may split the ranges so several workers
 share a partition. Streaming mode reads the whole topic in one restriction: the
 reader polls every partition, picks up partitions added later, returns to the
-runner every few seconds (``defer_remainder``) so portable runners can
-checkpoint, and keeps one watermark that is right for all partitions (runners
+runner every few seconds (``defer_remainder``: at once while a backlog waits,
+after a pause once caught up) so portable runners can checkpoint, and keeps one watermark that is right for all partitions (runners
 do not reliably combine per-partition watermarks).
 
 Example:
@@ -374,6 +374,7 @@ class _ReadTopicFn(beam.DoFn):
         read = 0
         stopped = False
         broker_down: KafkaError | None = None
+        batches: dict[TopicPartition, list[ConsumerRecord]] = {}
         try:  # a broker outage must not fail the bundle (Prism would fail the job): wait it out
             while not stopped:
                 batches = self._poll(partitions)
@@ -410,7 +411,9 @@ class _ReadTopicFn(beam.DoFn):
             if claimed.get(tp.partition):
                 start, stop = positions[tp.partition], stops[tp.partition]
                 yield self._range(tp, start, stop, claimed[tp.partition], watermark)
-        self._checkpoint(tracker, stopped=stopped, broker_down=broker_down)
+        # The last poll brought records: the slice ended on time, not because it caught up.
+        backlog = bool(batches)
+        self._checkpoint(tracker, stopped=stopped, broker_down=broker_down, backlog=backlog)
 
     def _reconnect(
         self, topic: str, positions: dict[int, int], tracker: _TopicTracker
@@ -428,14 +431,23 @@ class _ReadTopicFn(beam.DoFn):
             return None
 
     def _checkpoint(
-        self, tracker: _TopicTracker, *, stopped: bool, broker_down: KafkaError | None
+        self,
+        tracker: _TopicTracker,
+        *,
+        stopped: bool,
+        broker_down: KafkaError | None,
+        backlog: bool,
     ) -> None:
-        """Come back for more, unless the runner already split us off."""
+        """Come back for more, unless the runner already split us off.
+
+        A slice that ended on time with records still waiting comes back at once;
+        only a caught-up reader pauses before it polls again.
+        """
         if broker_down is not None:
             self._outage(broker_down, tracker)
         elif not stopped:
             self._watch.ok()
-            tracker.defer_remainder(_RESUME_DELAY)
+            tracker.defer_remainder(None if backlog else _RESUME_DELAY)
 
     def _hold(
         self,
