@@ -4,8 +4,9 @@ Bounded mode (``--until-end``) plans one offset range per partition, up to the
 end offsets present at launch; runners may split the ranges so several workers
 share a partition. Streaming mode reads the whole topic in one restriction: the
 reader polls every partition, picks up partitions added later, returns to the
-runner every few seconds (``defer_remainder``: at once while a backlog waits,
-after a pause once caught up) so portable runners can checkpoint, and keeps one watermark that is right for all partitions (runners
+runner every few seconds (``defer_remainder``; it comes back at once while a
+backlog waits, after a pause once caught up) so portable runners can
+checkpoint, and keeps one watermark that is right for all partitions (runners
 do not reliably combine per-partition watermarks).
 
 Example:
