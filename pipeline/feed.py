@@ -26,8 +26,13 @@ from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from pipeline.io.files import expand_source, read_file
-from pipeline.io.kafka_client import KafkaSettings, create_topic, unreachable
-from pipeline.io.kafka_read import CONTENT_TYPE_HEADER, ORIGIN_HEADER
+from pipeline.io.kafka_client import (
+    CONTENT_TYPE_HEADER,
+    ORIGIN_HEADER,
+    KafkaSettings,
+    create_topic,
+    unreachable,
+)
 from transforms.errors import ArticleError, InvalidEncoding
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES, article_document, parse_record
 from transforms.records import Article, DeadLetter, MediaType, Origin, RawRecord
@@ -154,13 +159,14 @@ def feed(
             except ArticleError as exc:
                 _skip(report, str(item.origin), str(exc))
                 continue
+            origin = str(item.origin)
             future = producer.send(
                 topic,
                 key=key,
                 value=value,
-                headers=[(CONTENT_TYPE_HEADER, _JSON), (ORIGIN_HEADER, str(item.origin).encode())],
+                headers=[(CONTENT_TYPE_HEADER, _JSON), (ORIGIN_HEADER, origin.encode())],
             )
-            pending.append((str(item.origin), future))
+            pending.append((origin, future))
             if time.monotonic() >= next_progress:
                 next_progress = time.monotonic() + _PROGRESS_SECONDS
                 _settle(pending, report)

@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.io.avro import WriteAvro
-from pipeline.io.files import ReadArticleFiles
+from pipeline.io.file_source import ReadArticleFiles
 from pipeline.io.kafka_client import (
     KafkaSettings,
     KafkaTopic,
@@ -34,7 +34,7 @@ from pipeline.io.windowed_files import WriteWindowedAvro
 from pipeline.options import WirenewsOptions
 from transforms.annotate import AnnotateArticles
 from transforms.dedup import DeduplicateArticles, DeduplicateStream
-from transforms.parse import ParseArticles
+from transforms.parse_step import ParseArticles
 
 __all__ = [
     "ARTICLES_PREFIX",

@@ -6,9 +6,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
-
-import py3langid
+from collections.abc import Callable
 
 __all__ = ["UNDETERMINED", "detect_language"]
 
@@ -26,5 +26,13 @@ def detect_language(text: str) -> str:
     sample = text[:_SAMPLE_CHARS]
     if len(_LETTER.findall(sample)) < _MIN_LETTERS:
         return UNDETERMINED
-    language, _score = py3langid.classify(sample)
+    language, _score = _classifier()(sample)
     return str(language)
+
+
+@functools.cache
+def _classifier() -> Callable[[str], tuple[str, float]]:
+    """Loaded on first use: most of ``wirenews feed``'s work never needs the model."""
+    import py3langid  # noqa: PLC0415
+
+    return py3langid.classify

@@ -1,25 +1,19 @@
-"""From raw bytes to a clean :class:`~transforms.records.Article`, or a dead letter.
+"""From raw bytes to a clean :class:`~transforms.records.Article`, or why it is not one.
 
-The pure core is :func:`parse_record`; :class:`ParseArticles` wraps it as a Beam
-step with two outputs, ``articles`` and ``dead_letters``.
+The pure core, free of Beam so that ``wirenews feed`` starts quickly;
+:class:`transforms.parse_step.ParseArticles` wraps it as a Beam step.
 
 Example:
     article = parse_record(raw, ingested_at=datetime.now(timezone.utc))
-    parsed = raw_records | "ParseArticles" >> ParseArticles()
-    parsed[ParseArticles.ARTICLES], parsed[ParseArticles.DEAD_LETTERS]
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
-
-import apache_beam as beam
 
 from transforms.clean import (
     CleanText,
@@ -30,9 +24,7 @@ from transforms.clean import (
     normalize_for_hash,
     normalize_line,
 )
-from transforms.deadletters import MAX_DEAD_LETTER_PAYLOAD, make_dead_letter
 from transforms.errors import (
-    ArticleError,
     BinaryContent,
     EmptyArticle,
     InvalidEncoding,
@@ -42,18 +34,14 @@ from transforms.errors import (
     RecordTooLarge,
 )
 from transforms.language import detect_language
-from transforms.metrics import StepMetrics
-from transforms.records import Article, DeadLetter, MediaType, RawRecord
+from transforms.records import Article, MediaType, RawRecord
 
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",
-    "ParseArticles",
     "article_document",
     "decode_text",
     "parse_record",
 ]
-
-LOGGER = logging.getLogger(__name__)
 
 # Far above any real story (a long feature is ~100 KB), far below what would
 # hurt a worker. Larger records are dead-lettered; see --max-record-bytes.
@@ -211,60 +199,3 @@ def parse_timestamp(value: str) -> datetime:
         message = f"field 'published_at' is not an ISO 8601 time: {value[:40]!r}"
         raise InvalidField(message) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-class _ParseFn(beam.DoFn):
-    """Parse each record; refused ones go to the dead letters with the reason."""
-
-    def __init__(self, max_record_bytes: int) -> None:
-        self._max_record_bytes = max_record_bytes
-
-    def setup(self) -> None:
-        self._metrics = StepMetrics("parse")
-
-    def process(self, raw: RawRecord) -> Iterator[Article | beam.pvalue.TaggedOutput]:
-        now = datetime.now(timezone.utc)
-        self._metrics.received()
-        try:
-            article = parse_record(raw, ingested_at=now, max_record_bytes=self._max_record_bytes)
-        except ArticleError as exc:
-            yield self._refuse(raw, exc, now)
-            return
-        except Exception as exc:  # a parser bug must not stop a stream; keep the record.
-            LOGGER.exception("parser failed on %s", raw.origin)
-            yield self._refuse(raw, exc, now)
-            return
-        self._metrics.ok()
-        yield article
-
-    def _refuse(self, raw: RawRecord, error: Exception, now: datetime) -> beam.pvalue.TaggedOutput:
-        self._metrics.dead_lettered()
-        letter: DeadLetter = make_dead_letter(
-            raw.payload,
-            raw.origin,
-            stage="parse",
-            error=error,
-            failed_at=now,
-            max_payload=MAX_DEAD_LETTER_PAYLOAD if isinstance(error, RecordTooLarge) else None,
-        )
-        return beam.pvalue.TaggedOutput(ParseArticles.DEAD_LETTERS, letter)
-
-
-class ParseArticles(beam.PTransform):
-    """``PCollection[RawRecord]`` → ``{"articles": Article, "dead_letters": DeadLetter}``."""
-
-    ARTICLES = "articles"
-    DEAD_LETTERS = "dead_letters"
-
-    def __init__(self, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
-        super().__init__()
-        if max_record_bytes <= 0:
-            message = f"max_record_bytes must be positive, got {max_record_bytes}"
-            raise ValueError(message)
-        self._max_record_bytes = max_record_bytes
-
-    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        """Parse every record into one of the two outputs."""
-        return records | "Parse" >> beam.ParDo(_ParseFn(self._max_record_bytes)).with_outputs(
-            self.DEAD_LETTERS, main=self.ARTICLES
-        )

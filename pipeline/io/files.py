@@ -2,26 +2,27 @@
 
 The driver expands the source into file paths (:func:`expand_source`); workers
 read each file in bounded memory (:func:`read_file`) into :class:`RawRecord`s,
-one per article, and refuse what cannot be read as dead letters.
+one per article, and refuse what cannot be read as dead letters. Local files
+and folders are read without Beam, so ``wirenews feed`` starts quickly; globs
+and remote paths (``gs://``…) go through Beam's ``FileSystems``, imported then.
+:class:`pipeline.io.file_source.ReadArticleFiles` is the Beam step.
 
 Example:
-    outputs = pipeline | "ReadArticleFiles" >> ReadArticleFiles("seeds/")
-    outputs[ReadArticleFiles.RECORDS], outputs[ReadArticleFiles.DEAD_LETTERS]
+    for item in read_file(path):
+        ...  # a RawRecord, or a DeadLetter saying why the bytes are not one
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import IO
-
-import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.deadletters import MAX_DEAD_LETTER_PAYLOAD, make_dead_letter
 from transforms.errors import (
@@ -31,11 +32,10 @@ from transforms.errors import (
     UnsupportedInput,
     WirenewsError,
 )
-from transforms.metrics import StepMetrics
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES
 from transforms.records import DeadLetter, MediaType, Origin, RawRecord
 
-__all__ = ["ReadArticleFiles", "expand_source", "file_format", "list_source", "read_file"]
+__all__ = ["expand_source", "file_format", "list_source", "read_file"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ _FORMATS = {".txt": "txt", ".json": "json", ".jsonl": "jsonl"}
 _MEDIA_TYPES = {"txt": MediaType.TEXT, "json": MediaType.JSON, "jsonl": MediaType.JSON}
 _GZIP_SUFFIX = ".gz"
 _CHUNK_BYTES = 1024 * 1024
+# What Beam's FileSystems take for a scheme, and for a glob.
+_SCHEME = re.compile(r"^[a-z]+://")
+_GLOB = re.compile(r"[*?[]")
 
 
 def file_format(path: str) -> tuple[str, bool] | None:
@@ -66,13 +69,15 @@ def expand_source(source: str) -> list[str]:
 
 def list_source(source: str) -> list[tuple[str, int]]:
     """:func:`expand_source` with each file's size in bytes, from the same one listing."""
-    is_local = FileSystems.get_scheme(source) is None
+    is_local = not _SCHEME.match(source)
     if is_local:
         source = os.path.abspath(os.path.expanduser(source))
     is_folder = source.endswith("/") or (is_local and os.path.isdir(source))
-    pattern = FileSystems.join(source, "**") if is_folder else source
     try:
-        sizes = {m.path: m.size_in_bytes for m in FileSystems.match([pattern])[0].metadata_list}
+        if is_local and not _GLOB.search(source):
+            sizes = _local_listing(source, is_folder)
+        else:
+            sizes = _beam_listing(source, is_folder)
     except Exception as exc:  # Beam raises BeamIOError (or OSError) for a missing path.
         message = f"cannot list input {source!r}: {exc}"
         raise WirenewsError(message) from exc
@@ -107,7 +112,7 @@ def read_file(
         return
     fmt, gzipped = found
     try:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        with _open(path) as raw:
             stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if gzipped else raw
             if fmt == "jsonl":
                 yield from _read_lines(path, stream, max_record_bytes)
@@ -117,6 +122,36 @@ def read_file(
         yield _refuse(path, None, InvalidEncoding(f"corrupt gzip stream: {exc}"), b"")
     except OSError as exc:
         yield _refuse(path, None, UnreadableInput(f"cannot read file: {exc}"), b"")
+
+
+def _local_listing(source: str, is_folder: bool) -> dict[str, int]:
+    """Size of every file under a folder (as Beam lists ``folder/**``), or of one file."""
+    paths = (
+        [os.path.join(folder, name) for folder, _dirs, names in os.walk(source) for name in names]
+        if is_folder
+        else [source]
+    )
+    sizes = {}
+    for path in paths:
+        with contextlib.suppress(OSError):  # gone since, or a broken link: Beam skips it too
+            sizes[path] = os.path.getsize(path)
+    return sizes
+
+
+def _beam_listing(source: str, is_folder: bool) -> dict[str, int]:
+    from apache_beam.io.filesystems import FileSystems  # noqa: PLC0415 - slow, rarely needed
+
+    pattern = FileSystems.join(source, "**") if is_folder else source
+    return {m.path: m.size_in_bytes for m in FileSystems.match([pattern])[0].metadata_list}
+
+
+def _open(path: str) -> IO[bytes]:
+    if not _SCHEME.match(path):
+        return open(path, "rb")
+    from apache_beam.io.filesystem import CompressionTypes  # noqa: PLC0415 - as above
+    from apache_beam.io.filesystems import FileSystems  # noqa: PLC0415
+
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 def _read_whole(
@@ -190,48 +225,3 @@ def _refuse(path: str, line: int | None, error: Exception, payload: bytes) -> De
         error=error,
         failed_at=datetime.now(timezone.utc),
     )
-
-
-class _ReadFileFn(beam.DoFn):
-    def __init__(self, max_record_bytes: int) -> None:
-        self._max_record_bytes = max_record_bytes
-
-    def setup(self) -> None:
-        self._metrics = StepMetrics("read")
-
-    def process(self, path: str) -> Iterator[RawRecord | beam.pvalue.TaggedOutput]:
-        for item in read_file(path, self._max_record_bytes):
-            self._metrics.received()
-            if isinstance(item, DeadLetter):
-                self._metrics.dead_lettered()
-                yield beam.pvalue.TaggedOutput(ReadArticleFiles.DEAD_LETTERS, item)
-            else:
-                self._metrics.ok()
-                yield item
-
-
-class ReadArticleFiles(beam.PTransform):
-    """``PBegin`` → ``{"records": RawRecord, "dead_letters": DeadLetter}`` from files."""
-
-    RECORDS = "records"
-    DEAD_LETTERS = "dead_letters"
-
-    def __init__(self, source: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
-        super().__init__()
-        listed = list_source(source)
-        self._paths = [path for path, _size in listed]
-        # What the runner sizes its workers by (pipeline.runner.use_every_core).
-        self.input_bytes = sum(size for _path, size in listed)
-        self._max_record_bytes = max_record_bytes
-
-    def expand(self, begin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:
-        """List the files once, spread them over workers, read each."""
-        return (
-            begin
-            | "ListFiles" >> beam.Create(self._paths)
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadFiles"
-            >> beam.ParDo(_ReadFileFn(self._max_record_bytes)).with_outputs(
-                self.DEAD_LETTERS, main=self.RECORDS
-            )
-        )

@@ -32,7 +32,9 @@ from kafka.structs import OffsetAndMetadata
 from transforms.errors import WirenewsError
 
 __all__ = [
+    "CONTENT_TYPE_HEADER",
     "KAFKA_SCHEME",
+    "ORIGIN_HEADER",
     "OUTAGE_PATIENCE_SECONDS",
     "BrokerWatch",
     "KafkaSettings",
@@ -51,6 +53,9 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 KAFKA_SCHEME = "kafka://"
+# Headers of an article message: how to parse its value, and where it was read from.
+CONTENT_TYPE_HEADER = "content-type"
+ORIGIN_HEADER = "wirenews-origin"
 # How long a client waits for the first broker to answer before saying so.
 BOOTSTRAP_TIMEOUT_MS = 10_000
 START_POSITIONS = ("earliest", "latest", "committed")

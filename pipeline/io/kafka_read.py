@@ -36,6 +36,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from pipeline.io.kafka_client import (
+    CONTENT_TYPE_HEADER,
     BrokerWatch,
     KafkaSettings,
     KafkaUnavailable,
@@ -50,8 +51,6 @@ from transforms.metrics import StepMetrics
 from transforms.records import MediaType, Origin, RawRecord
 
 __all__ = [
-    "CONTENT_TYPE_HEADER",
-    "ORIGIN_HEADER",
     "RANGES",
     "PartitionRange",
     "ReadFromKafka",
@@ -62,8 +61,6 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-CONTENT_TYPE_HEADER = "content-type"
-ORIGIN_HEADER = "wirenews-origin"
 # The reader's outputs: raw records, and (streaming) the offset ranges it read.
 RECORDS = "records"
 RANGES = "ranges"

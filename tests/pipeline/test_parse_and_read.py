@@ -5,9 +5,9 @@ import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.graph import build_outputs
-from pipeline.io.files import ReadArticleFiles
+from pipeline.io.file_source import ReadArticleFiles
 from tests.conftest import EXPECTED_BAD, EXPECTED_GOOD_FROM_BAD, article_json
-from transforms.parse import ParseArticles
+from transforms.parse_step import ParseArticles
 from transforms.records import MediaType, Origin, RawRecord
 
 

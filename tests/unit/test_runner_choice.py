@@ -6,7 +6,7 @@ import pytest
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 
-from pipeline.io.files import ReadArticleFiles
+from pipeline.io.file_source import ReadArticleFiles
 from pipeline.io.kafka_client import is_kafka_url
 from pipeline.options import WirenewsOptions, parse_options
 from pipeline.runner import choose_runner, use_every_core
