@@ -1,8 +1,8 @@
 """What the Kafka benches share: a local broker, and kafka-python under its own name.
 
 ``bench/kafka.py`` is named as the benchmarks' README asks, which shadows the
-``kafka`` package for scripts run from this folder; :data:`KafkaProducer` is
-imported with this folder off the path.
+``kafka`` package for scripts run from this folder; kafka-python's classes are
+imported here with this folder off the path.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ def _kafka_python() -> ModuleType:
         sys.path[:] = saved
 
 
-KafkaProducer = _kafka_python().KafkaProducer
+_KAFKA = _kafka_python()
+KafkaProducer = _KAFKA.KafkaProducer
+KafkaAdminClient = _KAFKA.KafkaAdminClient
+NewTopic = importlib.import_module("kafka.admin").NewTopic
 
 
 def local_broker() -> ModuleType:

@@ -3,9 +3,10 @@
 Starts its own broker (deploy/kafka) in a temporary folder, generates N synthetic
 articles (bench/corpus.py) and measures:
 
-- ``wirenews feed`` and ``kcat -P`` publishing the same JSON Lines to two topics
+- ``wirenews feed`` and ``kcat -P`` publishing the same JSON Lines to new topics
   (messages/s each by their own clocks, and the ratio; feed's wall clock, with
-  Python's start-up, too);
+  Python's start-up, too), and kafka-python alone sending the same messages from
+  memory: the ceiling of any feed written on that client;
 - a bounded ``wirenews run --until-end`` over the fed topic (articles/s);
 - a streaming run on Prism fed at a fixed rate: for each article, the time from
   its send to the moment its output file appears (p50, p95, max), beside the
@@ -31,56 +32,96 @@ import uuid
 from pathlib import Path
 
 import fastavro
-from broker import KafkaProducer, local_broker
+from broker import KafkaAdminClient, KafkaProducer, NewTopic, local_broker
 from corpus import synthetic_articles, write_jsonl
 
 WIRENEWS = Path(sys.executable).parent / "wirenews"
-_FED = re.compile(r"sent [\d,]+ articles to \S+ in ([\d.]+) s")
+_FED = re.compile(r"sent ([\d,]+) articles to \S+ in [\d.]+ s \(([\d,]+)/s\)")
 _SUMMARY = re.compile(r"read ([\d,]+) records.* in ([\d.,]+) s")
 WINDOW_SECONDS = 5
 
 
-def feeding(bootstrap: str, corpus: Path, count: int) -> dict[str, float]:
-    """Messages/s of ``wirenews feed`` and of ``kcat -P`` over the same lines."""
-    topic = f"feed-{uuid.uuid4().hex[:8]}"
-    started = time.perf_counter()
-    done = subprocess.run(
-        [str(WIRENEWS), "feed", "--bootstrap", bootstrap, "--topic", topic, "--partitions", "2",
-         str(corpus)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    wall = time.perf_counter() - started
-    summary = _FED.search(done.stdout + done.stderr)
-    ours = float(summary.group(1)) if summary else wall  # its own clock: after start-up
-    kcat_topic = f"kcat-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        [
-            str(WIRENEWS),
-            "feed",
-            "--bootstrap",
-            bootstrap,
-            "--topic",
-            kcat_topic,
-            "--partitions",
-            "2",
-            "/dev/null",
-        ],
-        check=False,
-        capture_output=True,
-    )  # fmt: skip  (creates the topic, so kcat measures sending only)
-    started = time.perf_counter()
-    subprocess.run(
-        ["kcat", "-P", "-b", bootstrap, "-t", kcat_topic, "-X", "acks=all", "-l", str(corpus)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    kcat = time.perf_counter() - started
+def feeding(bootstrap: str, corpus: Path, count: int) -> dict[str, float | str]:
+    """Messages/s of ``wirenews feed``, ``kcat -P`` and bare kafka-python over the same lines.
+
+    Each is timed three times (a fresh topic each time) and the median kept.
+    """
+    topics, ours, walls, kcats, bare = [], [], [], [], []
+    for _ in range(3):
+        topic = _topic(bootstrap, "feed")
+        started = time.perf_counter()
+        done = subprocess.run(
+            [str(WIRENEWS), "feed", "--bootstrap", bootstrap, "--topic", topic, str(corpus)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        walls.append(time.perf_counter() - started)
+        summary = _FED.search(done.stdout + done.stderr)
+        if summary is None:
+            message = f"no summary line from feed:\n{done.stderr[-2000:]}"
+            raise SystemExit(message)
+        sent, rate = (int(group.replace(",", "")) for group in summary.groups())
+        ours.append(sent / rate)  # its own clock, after start-up (the rate is the precise figure)
+        topics.append(topic)
+        kcat_topic = _topic(bootstrap, "kcat")
+        started = time.perf_counter()
+        subprocess.run(
+            ["kcat", "-P", "-b", bootstrap, "-t", kcat_topic, "-X", "acks=all", "-l", str(corpus)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        kcats.append(time.perf_counter() - started)
+        bare.append(_bare_kafka_python(bootstrap, _topic(bootstrap, "bare"), corpus))
+    feed_s, wall_s = statistics.median(ours), statistics.median(walls)
+    kcat_s, bare_s = statistics.median(kcats), statistics.median(bare)
     return {
-        "topic": topic,
-        "feed_messages_per_s": round(count / ours, 1),
-        "feed_wall_messages_per_s": round(count / wall, 1),
-        "kcat_messages_per_s": round(count / kcat, 1),
-        "feed_over_kcat": round(kcat / ours, 3),
+        "topic": topics[0],
+        "feed_messages_per_s": round(count / feed_s, 1),
+        "feed_wall_messages_per_s": round(count / wall_s, 1),
+        "kcat_messages_per_s": round(count / kcat_s, 1),
+        "kafka_python_messages_per_s": round(count / bare_s, 1),
+        "feed_over_kcat": round(kcat_s / feed_s, 3),
+        "feed_over_kafka_python": round(bare_s / feed_s, 3),
+        "kafka_python_over_kcat": round(kcat_s / bare_s, 3),
     }
+
+
+def _topic(bootstrap: str, prefix: str) -> str:
+    """A new topic with two partitions, so no client measures its creation."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
+    finally:
+        admin.close()
+    return name
+
+
+def _bare_kafka_python(bootstrap: str, topic: str, corpus: Path) -> float:
+    """Seconds for kafka-python alone to send the lines, read beforehand, as feed sends them.
+
+    Same producer settings, key and headers as ``wirenews feed``: the most any feed
+    written on this client could do, without reading or checking anything.
+    """
+    lines = [line for line in corpus.read_bytes().splitlines() if line.strip()]
+    keys = [json.loads(line)["id"].encode() for line in lines]
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        batch_size=512 * 1024,
+        max_request_size=10 * 1024 * 1024 + 64 * 1024,
+    )
+    try:
+        producer.partitions_for(topic)  # metadata first, as feed has it before its first send
+        started = time.perf_counter()
+        for number, (key, line) in enumerate(zip(keys, lines, strict=True), start=1):
+            origin = f"{corpus}:{number}".encode()
+            headers = [("content-type", b"application/json"), ("wirenews-origin", origin)]
+            producer.send(topic, key=key, value=line, headers=headers)
+        producer.flush()
+        return time.perf_counter() - started
+    finally:
+        producer.close()
 
 
 def bounded_run(bootstrap: str, topic: str) -> dict[str, float]:
