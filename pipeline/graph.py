@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.io.avro import WriteAvro
+from pipeline.io.avro_sink import WriteAvro
 from pipeline.io.file_source import ReadArticleFiles
 from pipeline.io.kafka_client import (
     KafkaSettings,

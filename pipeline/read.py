@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 import fastavro
-from apache_beam.io.filesystems import FileSystems
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
@@ -32,6 +31,7 @@ from pipeline.io.kafka_avro import (
     unframe_confluent,
 )
 from pipeline.io.kafka_client import KafkaSettings, KafkaTopic, consumer, is_kafka_url
+from pipeline.io.paths import is_local, match_files, open_file
 from schemas import load_schema, short_name
 from transforms.errors import WirenewsError
 
@@ -59,12 +59,9 @@ class Record:
 
 def avro_files(source: str) -> list[str]:
     """The Avro files a source names: a file, a folder (recursively) or a glob."""
-    local = FileSystems.get_scheme(source) is None
-    if local and os.path.isdir(source):
-        pattern = FileSystems.join(os.path.abspath(source), "**")
-    else:
-        pattern = os.path.abspath(source) if local else source
-    matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    local = is_local(source)
+    folder = source.endswith("/") or (local and os.path.isdir(source))
+    matched = match_files(os.path.abspath(source) if local else source, folder=folder)
     files = sorted(
         p for p in matched if p.endswith(AVRO_SUFFIX) and not os.path.basename(p).startswith(".")
     )
@@ -86,7 +83,7 @@ def read_files(paths: Iterable[str]) -> Iterator[Record]:
     """Every record of every file, resolved to the current schema where it is ours."""
     for path in paths:
         writer_schema = _header_schema(path)
-        with FileSystems.open(path) as file:
+        with open_file(path) as file:
             for datum in fastavro.reader(file, reader_schema=_reader_schema(writer_schema)):
                 yield Record(datum, writer_schema)
 
@@ -191,7 +188,7 @@ def writer_schemas(source: str, **kafka: Any) -> list[dict[str, Any]]:
 
 
 def _header_schema(path: str) -> dict[str, Any]:
-    with FileSystems.open(path) as file:
+    with open_file(path) as file:
         return fastavro.reader(file).writer_schema
 
 

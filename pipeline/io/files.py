@@ -2,10 +2,9 @@
 
 The driver expands the source into file paths (:func:`expand_source`); workers
 read each file in bounded memory (:func:`read_file`) into :class:`RawRecord`s,
-one per article, and refuse what cannot be read as dead letters. Local files
-and folders are read without Beam, so ``wirenews feed`` starts quickly; globs
-and remote paths (``gs://``…) go through Beam's ``FileSystems``, imported then.
-:class:`pipeline.io.file_source.ReadArticleFiles` is the Beam step.
+one per article, and refuse what cannot be read as dead letters. No Beam here
+(see :mod:`pipeline.io.paths`): :class:`pipeline.io.file_source.ReadArticleFiles`
+is the Beam step.
 
 Example:
     for item in read_file(path):
@@ -14,16 +13,15 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
 import os
-import re
 import zlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import IO
 
+from pipeline.io.paths import is_local, match_files, open_file
 from transforms.deadletters import MAX_DEAD_LETTER_PAYLOAD, make_dead_letter
 from transforms.errors import (
     InvalidEncoding,
@@ -43,9 +41,6 @@ _FORMATS = {".txt": "txt", ".json": "json", ".jsonl": "jsonl"}
 _MEDIA_TYPES = {"txt": MediaType.TEXT, "json": MediaType.JSON, "jsonl": MediaType.JSON}
 _GZIP_SUFFIX = ".gz"
 _CHUNK_BYTES = 1024 * 1024
-# What Beam's FileSystems take for a scheme, and for a glob.
-_SCHEME = re.compile(r"^[a-z]+://")
-_GLOB = re.compile(r"[*?[]")
 
 
 def file_format(path: str) -> tuple[str, bool] | None:
@@ -69,15 +64,12 @@ def expand_source(source: str) -> list[str]:
 
 def list_source(source: str) -> list[tuple[str, int]]:
     """:func:`expand_source` with each file's size in bytes, from the same one listing."""
-    is_local = not _SCHEME.match(source)
-    if is_local:
+    local = is_local(source)
+    if local:
         source = os.path.abspath(os.path.expanduser(source))
-    is_folder = source.endswith("/") or (is_local and os.path.isdir(source))
+    is_folder = source.endswith("/") or (local and os.path.isdir(source))
     try:
-        if is_local and not _GLOB.search(source):
-            sizes = _local_listing(source, is_folder)
-        else:
-            sizes = _beam_listing(source, is_folder)
+        sizes = match_files(source, folder=is_folder)
     except Exception as exc:  # Beam raises BeamIOError (or OSError) for a missing path.
         message = f"cannot list input {source!r}: {exc}"
         raise WirenewsError(message) from exc
@@ -112,7 +104,7 @@ def read_file(
         return
     fmt, gzipped = found
     try:
-        with _open(path) as raw:
+        with open_file(path) as raw:
             stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if gzipped else raw
             if fmt == "jsonl":
                 yield from _read_lines(path, stream, max_record_bytes)
@@ -122,36 +114,6 @@ def read_file(
         yield _refuse(path, None, InvalidEncoding(f"corrupt gzip stream: {exc}"), b"")
     except OSError as exc:
         yield _refuse(path, None, UnreadableInput(f"cannot read file: {exc}"), b"")
-
-
-def _local_listing(source: str, is_folder: bool) -> dict[str, int]:
-    """Size of every file under a folder (as Beam lists ``folder/**``), or of one file."""
-    paths = (
-        [os.path.join(folder, name) for folder, _dirs, names in os.walk(source) for name in names]
-        if is_folder
-        else [source]
-    )
-    sizes = {}
-    for path in paths:
-        with contextlib.suppress(OSError):  # gone since, or a broken link: Beam skips it too
-            sizes[path] = os.path.getsize(path)
-    return sizes
-
-
-def _beam_listing(source: str, is_folder: bool) -> dict[str, int]:
-    from apache_beam.io.filesystems import FileSystems  # noqa: PLC0415 - slow, rarely needed
-
-    pattern = FileSystems.join(source, "**") if is_folder else source
-    return {m.path: m.size_in_bytes for m in FileSystems.match([pattern])[0].metadata_list}
-
-
-def _open(path: str) -> IO[bytes]:
-    if not _SCHEME.match(path):
-        return open(path, "rb")
-    from apache_beam.io.filesystem import CompressionTypes  # noqa: PLC0415 - as above
-    from apache_beam.io.filesystems import FileSystems  # noqa: PLC0415
-
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 def _read_whole(

@@ -7,6 +7,7 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.io.files import expand_source, file_format, list_source, read_file
+from pipeline.io.paths import match_files
 from tests.conftest import article_json
 from transforms.errors import WirenewsError
 from transforms.records import DeadLetter, MediaType, Origin, RawRecord
@@ -135,14 +136,18 @@ def test_a_folder_lists_as_beam_lists_it(tmp_path: Path) -> None:
     (tmp_path / "link.txt").symlink_to(tmp_path / "sub" / "b.json")
     (tmp_path / "broken.txt").symlink_to(tmp_path / "gone.txt")
     beam = FileSystems.match([FileSystems.join(str(tmp_path), "**")])[0].metadata_list
-    expected = sorted((m.path, m.size_in_bytes) for m in beam if file_format(m.path))
-    assert list_source(str(tmp_path)) == expected
-    assert list_source(str(tmp_path) + "/") == expected
-    assert len(expected) == 4
+    expected = {m.path: m.size_in_bytes for m in beam}
+    assert match_files(str(tmp_path), folder=True) == expected
+    assert len(expected) == 5
+    articles = sorted((path, size) for path, size in expected.items() if file_format(path))
+    assert list_source(str(tmp_path)) == list_source(str(tmp_path) + "/") == articles
 
 
-def test_feeding_never_imports_beam() -> None:
-    """`wirenews feed` reads files and parses without Beam: its import alone took 0.5 s."""
-    code = "import sys, pipeline.cli, pipeline.feed; sys.exit('apache_beam' in sys.modules)"
+def test_feeding_and_reading_never_import_beam() -> None:
+    """`wirenews feed` and `wirenews read` run without Beam: its import alone took 0.5 s."""
+    code = (
+        "import sys, pipeline.cli, pipeline.feed, pipeline.read;"
+        "sys.exit('apache_beam' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()
