@@ -82,8 +82,9 @@ def _reader_schema(writer_schema: dict[str, Any]) -> dict[str, Any] | None:
 def read_files(paths: Iterable[str]) -> Iterator[Record]:
     """Every record of every file, resolved to the current schema where it is ours."""
     for path in paths:
-        writer_schema = _header_schema(path)
         with open_file(path) as file:
+            writer_schema = fastavro.reader(file).writer_schema
+            file.seek(0)  # the header again, now read with today's schema as the reader's
             for datum in fastavro.reader(file, reader_schema=_reader_schema(writer_schema)):
                 yield Record(datum, writer_schema)
 
