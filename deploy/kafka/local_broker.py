@@ -30,21 +30,38 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
+
+# The helpers' shared process code sits beside their folders (deploy/ is no package).
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
+from local_process import (
+    COMPLETE_MARKER,
+    HOST,
+    LocalServiceError,
+    cache_root,
+    free_port,
+    kill_now,
+    locked,
+    pid_from_file,
+    port_free,
+    spawn,
+    tail_text,
+    terminate,
+    wait_ready,
+)
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
@@ -60,7 +77,6 @@ __all__ = [
 log = logging.getLogger("wirenews.local_broker")
 
 DEFAULT_KAFKA_VERSION = "4.4.0"
-HOST = "127.0.0.1"
 NODE_ID = 1
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -78,26 +94,13 @@ JVM_OPTS = (
     # that bury the errors we show when start-up fails.
     "-Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.config.AbstractConfig=warn",
 )
-STOP_GRACE_SECONDS = 30.0
-LOG_TAIL_LINES = 40
-_COMPLETE_MARKER = ".wirenews-complete"
-
-# Popen handles of brokers started by this process, so stop() can reap them
-# (an unreaped child stays a zombie and looks alive to kill(pid, 0)).
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class LocalBrokerError(RuntimeError):
+class LocalBrokerError(LocalServiceError):
     """The local broker could not be set up, started or stopped."""
 
 
 # --------------------------------------------------------------------------- jars
-
-
-def _cache_root() -> Path:
-    """Where jar layouts live; WIRENEWS_CACHE lets CI point it at a cached volume."""
-    base = os.environ.get("WIRENEWS_CACHE") or str(Path.home() / ".cache" / "wirenews")
-    return Path(base) / "kafka"
 
 
 def _pom_digest() -> str:
@@ -114,13 +117,13 @@ def ensure_jars(version: str = DEFAULT_KAFKA_VERSION) -> Path:
     if not re.fullmatch(r"\d+\.\d+\.\d+", version):
         msg = f"Kafka version must look like 4.1.1, got {version!r}"
         raise LocalBrokerError(msg)
-    version_dir = _cache_root() / version
+    version_dir = cache_root("kafka") / version
     lib = version_dir / "lib"
     digest = _pom_digest()
     if _layout_ok(lib, version, digest):
         return lib
     version_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(version_dir / ".lock"):
+    with locked(version_dir / ".lock"):
         if _layout_ok(lib, version, digest):  # another process finished it meanwhile
             return lib
         mvn = shutil.which("mvn")
@@ -144,12 +147,12 @@ def ensure_jars(version: str = DEFAULT_KAFKA_VERSION) -> Path:
             if proc.returncode != 0:
                 raise LocalBrokerError(
                     f"mvn failed to fetch Kafka {version} jars (exit {proc.returncode}):\n"
-                    + _tail_text(proc.stdout + proc.stderr)
+                    + tail_text(proc.stdout + proc.stderr)
                 )
             if not (tmp / f"kafka_2.13-{version}.jar").is_file():
                 msg = f"mvn finished but kafka_2.13-{version}.jar is missing from {tmp}"
                 raise LocalBrokerError(msg)
-            (tmp / _COMPLETE_MARKER).write_text(digest + "\n")
+            (tmp / COMPLETE_MARKER).write_text(digest + "\n")
             old: Path | None = None
             if lib.exists():  # stale layout from an older pom: swap, then delete
                 old = Path(tempfile.mkdtemp(prefix="lib.old-", dir=version_dir))
@@ -166,7 +169,7 @@ def ensure_jars(version: str = DEFAULT_KAFKA_VERSION) -> Path:
 
 def _layout_ok(lib: Path, version: str, digest: str) -> bool:
     """True when lib was completely laid out from the current pom."""
-    marker = lib / _COMPLETE_MARKER
+    marker = lib / COMPLETE_MARKER
     try:
         return (
             marker.read_text().strip() == digest and (lib / f"kafka_2.13-{version}.jar").is_file()
@@ -205,7 +208,7 @@ def start(
             raise LocalBrokerError(msg)
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(state_dir / ".lock"):
+    with locked(state_dir / ".lock"):
         pid = _broker_pid(state_dir)
         if pid is not None:
             if users and sasl_address(state_dir) is None:
@@ -216,7 +219,7 @@ def start(
         java = _java()
         lib = ensure_jars(version)
         broker_port, controller_port = _choose_ports(state_dir, port)
-        sasl_port = _free_port(exclude={broker_port, controller_port}) if users else None
+        sasl_port = free_port(exclude={broker_port, controller_port}) if users else None
         props = _write_config(state_dir, broker_port, controller_port, sasl_port, users)
         _format_storage(java, lib, state_dir, props)
         address = _launch(java, lib, state_dir, props, port=broker_port, timeout=timeout)
@@ -237,16 +240,7 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
     if pid is None:
         _remove_runtime_files(state_dir)
         return False
-    log.info("stopping Kafka broker pid %d", pid)
-    _signal_group(pid, signal.SIGTERM)
-    if not _wait_exit(pid, STOP_GRACE_SECONDS):
-        log.warning(
-            "broker pid %d ignored SIGTERM for %.0f s; sending SIGKILL", pid, STOP_GRACE_SECONDS
-        )
-        _signal_group(pid, signal.SIGKILL)
-        if not _wait_exit(pid, 10.0):
-            msg = f"broker pid {pid} survived SIGKILL"
-            raise LocalBrokerError(msg)
+    terminate(pid, "Kafka broker")
     _remove_runtime_files(state_dir)
     return True
 
@@ -291,31 +285,17 @@ def _launch(
     java: str, lib: Path, state_dir: Path, props: Path, *, port: int, timeout: float
 ) -> str:
     """Spawn the JVM detached in its own process group and wait until it serves requests."""
-    log_path = state_dir / "broker.log"
-    if log_path.exists():
-        log_path.replace(state_dir / "broker.log.1")
     cmd = [java, *JVM_OPTS, "-cp", f"{lib}/*", "kafka.Kafka", str(props)]
-    log.info("starting Kafka broker on %s:%d (log: %s)", HOST, port, log_path)
+    log.info("starting Kafka broker on %s:%d (log: %s)", HOST, port, state_dir / "broker.log")
     started = time.monotonic()
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=state_dir,
-            start_new_session=True,  # own process group: stop() signals the whole group
-        )
-    _CHILDREN[proc.pid] = proc
+    proc = spawn(cmd, state_dir, "broker.log")
     addr = f"{HOST}:{port}"
     (state_dir / "broker.pid").write_text(f"{proc.pid}\n")
     (state_dir / "bootstrap").write_text(addr + "\n")
     try:
         _wait_ready(state_dir, proc.pid, port, timeout)
     except BaseException:
-        # Never leave a half-started JVM behind (also on Ctrl-C).
-        _signal_group(proc.pid, signal.SIGKILL)
-        _wait_exit(proc.pid, 10.0)
+        kill_now(proc.pid)
         _remove_runtime_files(state_dir)
         raise
     log.info("broker ready at %s in %.1f s", addr, time.monotonic() - started)
@@ -324,23 +304,14 @@ def _launch(
 
 def _wait_ready(state_dir: Path, pid: int, port: int, timeout: float) -> None:
     """Poll the broker with Kafka requests until it answers, it dies, or timeout passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not _alive(pid):
-            raise LocalBrokerError(
-                f"Kafka broker exited during start-up; last lines of {state_dir / 'broker.log'}:\n"
-                + _tail_file(state_dir / "broker.log")
-            )
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise LocalBrokerError(
-                f"Kafka broker did not answer on {HOST}:{port} within {timeout:.0f} s; "
-                f"last lines of {state_dir / 'broker.log'}:\n"
-                + _tail_file(state_dir / "broker.log")
-            )
-        if _probe(HOST, port, timeout=min(2.0, remaining)):
-            return
-        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    wait_ready(
+        pid,
+        lambda seconds: _probe(HOST, port, timeout=seconds),
+        timeout=timeout,
+        what=f"Kafka broker on {HOST}:{port}",
+        log_path=state_dir / "broker.log",
+        error=LocalBrokerError,
+    )
 
 
 # ---------------------------------------------------------------- config/format
@@ -366,18 +337,18 @@ def _choose_ports(state_dir: Path, port: int | None) -> tuple[int, int]:
     """Pick broker and controller ports; reuse the previous ones so the address stays stable."""
     previous = _previous_ports(state_dir)
     if port is not None:
-        if not _port_free(port):
+        if not port_free(port):
             msg = f"port {port} on {HOST} is already in use"
             raise LocalBrokerError(msg)
         broker = port
-    elif previous and _port_free(previous[0]):
+    elif previous and port_free(previous[0]):
         broker = previous[0]
     else:
-        broker = _free_port(exclude={previous[1]} if previous else set())
-    if previous and previous[1] != broker and _port_free(previous[1]):
+        broker = free_port(exclude={previous[1]} if previous else set())
+    if previous and previous[1] != broker and port_free(previous[1]):
         controller = previous[1]
     else:
-        controller = _free_port(exclude={broker})
+        controller = free_port(exclude={broker})
     return broker, controller
 
 
@@ -393,29 +364,6 @@ def _previous_ports(state_dir: Path) -> tuple[int, int] | None:
     if broker and controller:
         return int(broker.group(1)), int(controller.group(1))
     return None
-
-
-def _port_free(port: int) -> bool:
-    """Whether a listener could bind HOST:port (SO_REUSEADDR like the JVM: TIME_WAIT is fine)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(exclude: set[int]) -> int:
-    """An ephemeral port the kernel reports free now (racy, but fine on a dev box)."""
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((HOST, 0))
-            port: int = s.getsockname()[1]
-        if port not in exclude:
-            return port
-    msg = "could not find a free port on 127.0.0.1"
-    raise LocalBrokerError(msg)
 
 
 def _write_config(
@@ -502,7 +450,7 @@ def _format_storage(java: str, lib: Path, state_dir: Path, props: Path) -> None:
     if proc.returncode != 0:
         raise LocalBrokerError(
             f"kafka-storage format failed (exit {proc.returncode}):\n"
-            + _tail_text(proc.stdout + proc.stderr)
+            + tail_text(proc.stdout + proc.stderr)
         )
 
 
@@ -519,63 +467,8 @@ def _new_cluster_id() -> str:
 
 def _broker_pid(state_dir: Path) -> int | None:
     """Pid from broker.pid if that process is alive and is this directory's broker."""
-    try:
-        pid = int((state_dir / "broker.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if not _alive(pid):
-        return None
-    if Path("/proc/self").exists():  # Linux: check what the pid actually runs
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return None
-        # Guards against pid reuse: never signal some unrelated process.
-        if b"kafka.Kafka" not in args or str(state_dir / "server.properties").encode() not in args:
-            return None
-    return pid
-
-
-def _alive(pid: int) -> bool:
-    """Whether pid runs (zombies count as dead; our own children get reaped here)."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        del _CHILDREN[pid]
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust kill(0)
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    """Signal the broker's process group (its own, from start_new_session), or just pid."""
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_exit(pid: int, timeout: float) -> bool:
-    """Poll until pid has exited; False if it is still alive after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    properties = str(state_dir / "server.properties").encode()
+    return pid_from_file(state_dir / "broker.pid", b"kafka.Kafka", properties)
 
 
 def _remove_runtime_files(state_dir: Path) -> None:
@@ -591,28 +484,6 @@ def _read_bootstrap(state_dir: Path) -> str | None:
     except OSError:
         return None
     return text if re.fullmatch(r"[\w.\-]+:\d+", text) else None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock, so concurrent start()/ensure_jars() calls serialise."""
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _tail_file(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return _tail_text(path.read_text(errors="replace"), lines)
-    except OSError as exc:
-        return f"(could not read {path}: {exc})"
-
-
-def _tail_text(text: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 # ------------------------------------------------------------ Kafka protocol probe
@@ -811,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if addr else 1
         print(ensure_jars(args.version))
         return 0
-    except LocalBrokerError as exc:
+    except LocalServiceError as exc:
         print(f"local-broker: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -30,22 +30,37 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import glob
 import logging
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+
+# The helpers' shared process code sits beside their folders (deploy/ is no package).
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
+from local_process import (
+    COMPLETE_MARKER,
+    HOST,
+    LocalServiceError,
+    cache_root,
+    free_port,
+    kill_now,
+    locked,
+    pid_from_file,
+    port_free,
+    spawn,
+    tail_text,
+    terminate,
+    wait_ready,
+)
 
 __all__ = [
     "DEFAULT_REGISTRY_VERSION",
@@ -61,7 +76,6 @@ __all__ = [
 log = logging.getLogger("wirenews.local_registry")
 
 DEFAULT_REGISTRY_VERSION = "3.3.3"
-HOST = "127.0.0.1"
 API_PATH = "/apis/ccompat/v7"
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -77,28 +91,15 @@ JVM_OPTS = (
     "-XX:TieredStopAtLevel=1",
     "-Djava.awt.headless=true",
 )
-STOP_GRACE_SECONDS = 30.0
-LOG_TAIL_LINES = 40
-_COMPLETE_MARKER = ".wirenews-complete"
 # Marks the JVM's command line so stop()/status() only ever signal this directory's registry.
 _DIR_PROPERTY = "wirenews.registry.dir"
 
-# Popen handles of registries started by this process, so stop() can reap them
-# (an unreaped child stays a zombie and looks alive to kill(pid, 0)).
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
-
-class LocalRegistryError(RuntimeError):
+class LocalRegistryError(LocalServiceError):
     """The local schema registry could not be set up, started or stopped."""
 
 
 # ------------------------------------------------------------------- artifacts
-
-
-def _cache_root() -> Path:
-    """Where unpacked distributions live; WIRENEWS_CACHE lets CI point it at a cached volume."""
-    base = os.environ.get("WIRENEWS_CACHE") or str(Path.home() / ".cache" / "wirenews")
-    return Path(base) / "registry"
 
 
 def _check_version(version: str) -> None:
@@ -119,12 +120,12 @@ def ensure_app(version: str = DEFAULT_REGISTRY_VERSION) -> Path:
     mistaken for a complete cache.
     """
     _check_version(version)
-    version_dir = _cache_root() / version
+    version_dir = cache_root("registry") / version
     app = version_dir / "app"
     if _layout_ok(app, version):
         return app
     version_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(version_dir / ".lock"):
+    with locked(version_dir / ".lock"):
         if _layout_ok(app, version):  # another process finished it meanwhile
             return app
         mvn = shutil.which("mvn")
@@ -154,12 +155,12 @@ def ensure_app(version: str = DEFAULT_REGISTRY_VERSION) -> Path:
             if proc.returncode != 0:
                 raise LocalRegistryError(
                     f"mvn failed to fetch {_coordinate(version)} (exit {proc.returncode}):\n"
-                    + _tail_text(proc.stdout + proc.stderr)
+                    + tail_text(proc.stdout + proc.stderr)
                 )
             if _launch_jar(tmp) is None:
                 msg = f"mvn unpacked {_coordinate(version)} but {tmp} holds no Quarkus runner jar"
                 raise LocalRegistryError(msg)
-            (tmp / _COMPLETE_MARKER).write_text(_coordinate(version) + "\n")
+            (tmp / COMPLETE_MARKER).write_text(_coordinate(version) + "\n")
             tmp.chmod(0o755)  # mkdtemp makes it 0700; the cache may be shared
             if app.exists():  # a broken earlier layout: swap, then delete
                 old = Path(tempfile.mkdtemp(prefix="app.old-", dir=version_dir))
@@ -177,7 +178,7 @@ def ensure_app(version: str = DEFAULT_REGISTRY_VERSION) -> Path:
 def _layout_ok(app: Path, version: str) -> bool:
     """True when app was completely unpacked from this version's distribution."""
     try:
-        marker = (app / _COMPLETE_MARKER).read_text().strip()
+        marker = (app / COMPLETE_MARKER).read_text().strip()
     except OSError:
         return False
     return marker == _coordinate(version) and _launch_jar(app) is not None
@@ -279,7 +280,7 @@ def start(
     _check_version(version)
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(state_dir / ".lock"):
+    with locked(state_dir / ".lock"):
         pid = _registry_pid(state_dir)
         if pid is not None:
             return _reuse_running(state_dir, pid, port, timeout)
@@ -301,16 +302,7 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
     if pid is None:
         _remove_runtime_files(state_dir)
         return False
-    log.info("stopping schema registry pid %d", pid)
-    _signal_group(pid, signal.SIGTERM)
-    if not _wait_exit(pid, STOP_GRACE_SECONDS):
-        log.warning(
-            "registry pid %d ignored SIGTERM for %.0f s; sending SIGKILL", pid, STOP_GRACE_SECONDS
-        )
-        _signal_group(pid, signal.SIGKILL)
-        if not _wait_exit(pid, 10.0):
-            msg = f"registry pid {pid} survived SIGKILL"
-            raise LocalRegistryError(msg)
+    terminate(pid, "schema registry")
     _remove_runtime_files(state_dir)
     return True
 
@@ -362,9 +354,6 @@ def _launch(java: str, app: Path, state_dir: Path, *, port: int, timeout: float)
     if jar is None:
         msg = f"no Quarkus runner jar in {app}"
         raise LocalRegistryError(msg)
-    log_path = state_dir / "registry.log"
-    if log_path.exists():
-        log_path.replace(state_dir / "registry.log.1")
     tmp = state_dir / "tmp"
     tmp.mkdir(exist_ok=True)
     props = {
@@ -380,19 +369,10 @@ def _launch(java: str, app: Path, state_dir: Path, *, port: int, timeout: float)
         "apicurio.import.work-dir": str(tmp),
     }
     cmd = [java, *JVM_OPTS, *(f"-D{k}={v}" for k, v in props.items()), "-jar", str(jar)]
-    log.info("starting schema registry on %s:%d (log: %s)", HOST, port, log_path)
+    log.info("starting schema registry on %s:%d (log: %s)", HOST, port, state_dir / "registry.log")
     started = time.monotonic()
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            # Quarkus also reads config/application.properties and .env from here.
-            cwd=state_dir,
-            start_new_session=True,  # own process group: stop() signals the whole group
-        )
-    _CHILDREN[proc.pid] = proc
+    # Quarkus also reads config/application.properties and .env from the state folder.
+    proc = spawn(cmd, state_dir, "registry.log")
     url = _base_url(port)
     (state_dir / "registry.pid").write_text(f"{proc.pid}\n")
     (state_dir / "url").write_text(url + "\n")
@@ -400,9 +380,7 @@ def _launch(java: str, app: Path, state_dir: Path, *, port: int, timeout: float)
     try:
         _wait_ready(state_dir, proc.pid, url, timeout)
     except BaseException:
-        # Never leave a half-started JVM behind (also on Ctrl-C).
-        _signal_group(proc.pid, signal.SIGKILL)
-        _wait_exit(proc.pid, 10.0)
+        kill_now(proc.pid)
         _remove_runtime_files(state_dir)
         raise
     log.info("registry ready at %s in %.1f s", url, time.monotonic() - started)
@@ -411,23 +389,14 @@ def _launch(java: str, app: Path, state_dir: Path, *, port: int, timeout: float)
 
 def _wait_ready(state_dir: Path, pid: int, url: str, timeout: float) -> None:
     """Poll GET <url>/subjects until it answers 200, the JVM dies, or timeout passes."""
-    deadline = time.monotonic() + timeout
-    log_path = state_dir / "registry.log"
-    while True:
-        if not _alive(pid):
-            raise LocalRegistryError(
-                f"schema registry exited during start-up; last lines of {log_path}:\n"
-                + _tail_file(log_path)
-            )
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise LocalRegistryError(
-                f"schema registry did not answer at {url} within {timeout:.0f} s; "
-                f"last lines of {log_path}:\n" + _tail_file(log_path)
-            )
-        if _probe(url, timeout=min(2.0, remaining)):
-            return
-        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    wait_ready(
+        pid,
+        lambda seconds: _probe(url, timeout=seconds),
+        timeout=timeout,
+        what=f"schema registry at {url}",
+        log_path=state_dir / "registry.log",
+        error=LocalRegistryError,
+    )
 
 
 # The registry is on loopback: never route the probe through an http_proxy from the env.
@@ -453,14 +422,14 @@ def _probe(url: str, timeout: float) -> bool:
 def _choose_port(state_dir: Path, port: int | None) -> int:
     """The requested port, else the previous one if free (stable URL), else a free one."""
     if port is not None:
-        if not _port_free(port):
+        if not port_free(port):
             msg = f"port {port} on {HOST} is already in use"
             raise LocalRegistryError(msg)
         return port
     previous = _previous_port(state_dir)
-    if previous is not None and _port_free(previous):
+    if previous is not None and port_free(previous):
         return previous
-    return _free_port()
+    return free_port()
 
 
 def _previous_port(state_dir: Path) -> int | None:
@@ -471,87 +440,12 @@ def _previous_port(state_dir: Path) -> int | None:
     return port if 0 < port < 65536 else None  # noqa: PLR2004 - TCP port range
 
 
-def _port_free(port: int) -> bool:
-    """Whether a listener could bind HOST:port (SO_REUSEADDR like the JVM: TIME_WAIT is fine)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    """An ephemeral port the kernel reports free now (racy, but fine on a dev box)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 # ---------------------------------------------------------------- processes
 
 
 def _registry_pid(state_dir: Path) -> int | None:
     """Pid from registry.pid if that process is alive and is this directory's registry."""
-    try:
-        pid = int((state_dir / "registry.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if not _alive(pid):
-        return None
-    if Path("/proc/self").exists():  # Linux: check what the pid actually runs
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return None
-        # Guards against pid reuse: never signal some unrelated process.
-        if f"-D{_DIR_PROPERTY}={state_dir}".encode() not in args:
-            return None
-    return pid
-
-
-def _alive(pid: int) -> bool:
-    """Whether pid runs (zombies count as dead; our own children get reaped here)."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        del _CHILDREN[pid]
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust kill(0)
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    """Signal the registry's process group (its own, from start_new_session), or just pid."""
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_exit(pid: int, timeout: float) -> bool:
-    """Poll until pid has exited; False if it is still alive after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return pid_from_file(state_dir / "registry.pid", f"-D{_DIR_PROPERTY}={state_dir}".encode())
 
 
 def _remove_runtime_files(state_dir: Path) -> None:
@@ -568,28 +462,6 @@ def _read_url(state_dir: Path) -> str | None:
         return None
     pattern = rf"http://{re.escape(HOST)}:\d+{re.escape(API_PATH)}"
     return text if re.fullmatch(pattern, text) else None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock, so concurrent start()/ensure_app() calls serialise."""
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _tail_file(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return _tail_text(path.read_text(errors="replace"), lines)
-    except OSError as exc:
-        return f"(could not read {path}: {exc})"
-
-
-def _tail_text(text: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 # ----------------------------------------------------------------------- CLI
@@ -654,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if url else 1
         print(ensure_app(args.version))
         return 0
-    except LocalRegistryError as exc:
+    except LocalServiceError as exc:
         print(f"local-registry: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
