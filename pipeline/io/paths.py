@@ -19,14 +19,14 @@ from typing import IO
 
 __all__ = ["is_local", "match_files", "open_file"]
 
-# What Beam's FileSystems take for a scheme, and for a glob.
-_SCHEME = re.compile(r"^[a-z]+://")
+# What Beam's FileSystems take for a scheme (FileSystems.URI_SCHEMA_PATTERN), and for a glob.
+_SCHEME = re.compile(r"[a-zA-Z][-a-zA-Z0-9+.]*://")
 _GLOB = re.compile(r"[*?[]")
 
 
 def is_local(path: str) -> bool:
     """A path on this machine's file system, not a ``scheme://`` URL."""
-    return not _SCHEME.match(path)
+    return not _SCHEME.match(path.strip())
 
 
 def match_files(source: str, *, folder: bool) -> dict[str, int]:

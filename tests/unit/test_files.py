@@ -7,7 +7,7 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.io.files import expand_source, file_format, list_source, read_file
-from pipeline.io.paths import match_files
+from pipeline.io.paths import is_local, match_files
 from tests.conftest import article_json
 from transforms.errors import WirenewsError
 from transforms.records import DeadLetter, MediaType, Origin, RawRecord
@@ -126,6 +126,23 @@ def test_expand_relative_paths_become_absolute(
     (tmp_path / "a.txt").write_bytes(b"x")
     monkeypatch.chdir(tmp_path)
     assert expand_source(".") == [str(tmp_path / "a.txt")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "s3://bucket/wire/",
+        "GS://bucket/a.jsonl",
+        "hdfs+ha://cluster/x",
+        " gs://bucket/padded",
+        "azfs://account/container/blob",
+        "/var/wire/a.jsonl",
+        "relative/s3:/not-a-url",
+        "C:/wire",
+    ],
+)
+def test_remote_paths_are_told_from_local_ones_as_beam_tells_them(path: str) -> None:
+    assert is_local(path) == (FileSystems.get_scheme(path) is None)
 
 
 def test_a_folder_lists_as_beam_lists_it(tmp_path: Path) -> None:
