@@ -191,14 +191,14 @@ def kill_now(pid: int) -> None:
     wait_exit(pid, 10.0)
 
 
-def terminate(pid: int, what: str) -> None:
+def terminate(pid: int, what: str, error: type[LocalServiceError] = LocalServiceError) -> None:
     """SIGTERM, then SIGKILL after STOP_GRACE_SECONDS.
 
     SIGTERM lets the JVM shut down cleanly (a broker recovers faster on its next
     start); SIGKILL keeps a wedged one from blocking its callers.
 
     Raises:
-        LocalServiceError: it outlived SIGKILL too.
+        error: it outlived SIGKILL too.
     """
     log.info("stopping %s pid %d", what, pid)
     signal_group(pid, signal.SIGTERM)
@@ -210,7 +210,7 @@ def terminate(pid: int, what: str) -> None:
     signal_group(pid, signal.SIGKILL)
     if not wait_exit(pid, 10.0):
         msg = f"{what} pid {pid} survived SIGKILL"
-        raise LocalServiceError(msg)
+        raise error(msg)
 
 
 def port_free(port: int) -> bool:
@@ -224,8 +224,14 @@ def port_free(port: int) -> bool:
     return True
 
 
-def free_port(exclude: Collection[int] = ()) -> int:
-    """An ephemeral port the kernel reports free now, not in exclude (racy; fine on a dev box)."""
+def free_port(
+    exclude: Collection[int] = (), error: type[LocalServiceError] = LocalServiceError
+) -> int:
+    """An ephemeral port the kernel reports free now, not in exclude (racy; fine on a dev box).
+
+    Raises:
+        error: twenty tries found none.
+    """
     for _ in range(20):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((HOST, 0))
@@ -233,7 +239,7 @@ def free_port(exclude: Collection[int] = ()) -> int:
         if port not in exclude:
             return port
     msg = f"could not find a free port on {HOST}"
-    raise LocalServiceError(msg)
+    raise error(msg)
 
 
 @contextlib.contextmanager

@@ -219,7 +219,7 @@ def start(
         java = _java()
         lib = ensure_jars(version)
         broker_port, controller_port = _choose_ports(state_dir, port)
-        sasl_port = free_port(exclude={broker_port, controller_port}) if users else None
+        sasl_port = free_port({broker_port, controller_port}, LocalBrokerError) if users else None
         props = _write_config(state_dir, broker_port, controller_port, sasl_port, users)
         _format_storage(java, lib, state_dir, props)
         address = _launch(java, lib, state_dir, props, port=broker_port, timeout=timeout)
@@ -240,7 +240,7 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
     if pid is None:
         _remove_runtime_files(state_dir)
         return False
-    terminate(pid, "Kafka broker")
+    terminate(pid, "Kafka broker", LocalBrokerError)
     _remove_runtime_files(state_dir)
     return True
 
@@ -344,11 +344,11 @@ def _choose_ports(state_dir: Path, port: int | None) -> tuple[int, int]:
     elif previous and port_free(previous[0]):
         broker = previous[0]
     else:
-        broker = free_port(exclude={previous[1]} if previous else set())
+        broker = free_port({previous[1]} if previous else (), LocalBrokerError)
     if previous and previous[1] != broker and port_free(previous[1]):
         controller = previous[1]
     else:
-        controller = free_port(exclude={broker})
+        controller = free_port({broker}, LocalBrokerError)
     return broker, controller
 
 
@@ -682,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if addr else 1
         print(ensure_jars(args.version))
         return 0
-    except LocalServiceError as exc:
+    except LocalBrokerError as exc:
         print(f"local-broker: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

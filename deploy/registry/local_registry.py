@@ -302,7 +302,7 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
     if pid is None:
         _remove_runtime_files(state_dir)
         return False
-    terminate(pid, "schema registry")
+    terminate(pid, "schema registry", LocalRegistryError)
     _remove_runtime_files(state_dir)
     return True
 
@@ -429,7 +429,7 @@ def _choose_port(state_dir: Path, port: int | None) -> int:
     previous = _previous_port(state_dir)
     if previous is not None and port_free(previous):
         return previous
-    return free_port()
+    return free_port(error=LocalRegistryError)
 
 
 def _previous_port(state_dir: Path) -> int | None:
@@ -526,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if url else 1
         print(ensure_app(args.version))
         return 0
-    except LocalServiceError as exc:
+    except LocalRegistryError as exc:
         print(f"local-registry: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
