@@ -29,7 +29,7 @@ def _kafka_python() -> ModuleType:
 _KAFKA = _kafka_python()
 KafkaProducer = _KAFKA.KafkaProducer
 KafkaAdminClient = _KAFKA.KafkaAdminClient
-NewTopic = importlib.import_module("kafka.admin").NewTopic
+NewTopic = _KAFKA.admin.NewTopic
 
 
 def local_broker() -> ModuleType:

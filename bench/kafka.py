@@ -60,6 +60,9 @@ def feeding(bootstrap: str, corpus: Path, count: int) -> dict[str, float | str]:
             message = f"no summary line from feed:\n{done.stderr[-2000:]}"
             raise SystemExit(message)
         sent, rate = (int(group.replace(",", "")) for group in summary.groups())
+        if sent != count:
+            message = f"feed sent {sent:,} of the {count:,} articles:\n{done.stderr[-2000:]}"
+            raise SystemExit(message)
         ours.append(sent / rate)  # its own clock, after start-up (the rate is the precise figure)
         topics.append(topic)
         kcat_topic = _topic(bootstrap, "kcat")
