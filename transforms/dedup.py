@@ -26,7 +26,6 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
     BagStateSpec,
-    ReadModifyWriteStateSpec,
     TimerSpec,
     on_timer,
 )
@@ -265,6 +264,13 @@ _ARTICLE, _CANDIDATES = "article", "candidates"
 _EXPIRED = "expired"
 # How long a collector waits before looking again for a part still on its way.
 _RECHECK = Duration(seconds=1)
+# Watermark timers wait one runner tick (a millisecond) past the last time they need,
+# so everything stamped with it has arrived: Prism fires a timer as soon as the
+# watermark reaches it, before the elements stamped with that very time. The asker
+# waits past the article's time, the collector past the asker's (its candidates and
+# their verdicts carry that).
+_ASKED_AFTER = Duration(micros=1000)
+_COLLECTED_AFTER = Duration(micros=2000)
 # The state a stream holds until the horizon: up by one when an entry is kept, down
 # when it expires. Their sum is what is held now (``JobReport.dedup_state``).
 BAND_ENTRIES = "dedup.state.band_entries"
@@ -275,10 +281,25 @@ def _held(name: str) -> Any:
     return Metrics.counter(NAMESPACE, name)
 
 
-class _BandFn(beam.DoFn):
-    """Per band key: the first article seen is the bucket's original, until the horizon passes."""
+def _single(bag: Any) -> Any:
+    """The value a bag holds as a single value, or None.
 
-    FIRST = ReadModifyWriteStateSpec("first", PickleCoder())
+    Single values live in bags here, not in read-modify-write state: on the Fn API
+    writing one costs a clear and an append, adding to a bag only the append. Every
+    state request crosses to the runner over the worker's one state channel, and that
+    channel is what limits a stream's dedup (bench/README.md).
+    """
+    return next(iter(bag.read()), None)
+
+
+class _BandFn(beam.DoFn):
+    """Per band key: the first article seen is the bucket's original, until the horizon passes.
+
+    Only a band that names a candidate replies: most bands of most articles have
+    nothing to say, and a silent band costs the asker nothing.
+    """
+
+    FIRST = BagStateSpec("first", PickleCoder())  # one member: a bag is written without a clear
     EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 
     def __init__(self, horizon: Duration) -> None:
@@ -293,32 +314,35 @@ class _BandFn(beam.DoFn):
         timestamp: Timestamp = beam.DoFn.TimestampParam,
         first: Any = beam.DoFn.StateParam(FIRST),  # noqa: B008 - Beam's idiom
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),  # noqa: B008
-    ) -> Iterator[tuple[str, tuple[str, str | None]]]:
+    ) -> Iterator[tuple[str, tuple[str, str]]]:
         _band, member = element
-        original = first.read()
+        original = _single(first)
         if original is None:
-            first.write(member)
+            first.add(member)
             expiry.set(timestamp + self._horizon)
             self._held.inc()
-        yield member, (_REPLY, None if original in (None, member) else original)
+        elif original != member:
+            yield member, (_REPLY, original)
 
     @on_timer(EXPIRY)
     def expire(self, first: Any = beam.DoFn.StateParam(FIRST)) -> None:  # noqa: B008
-        if first.read() is not None:
-            first.clear()
-            self._held.dec()
+        first.clear()  # set only with an entry, so there is one to clear
+        self._held.dec()
 
 
 class _AskFn(beam.DoFn):
-    """Per article: once every band has answered, ask each candidate original to compare.
+    """Per article: once every band has had its say, ask each candidate original to compare.
 
-    Replies and the fingerprint are appended without reading state; a watermark
-    timer at the article's time reads them once, when every reply carrying that
-    time has arrived (a reply later than that, from a late record, re-arms it).
-    It then tells the collector which candidates to wait for.
+    Bands reply only with candidates, so the asker cannot count replies; the
+    watermark tells it instead. Its timer is one tick after the article's time:
+    it fires once the watermark has passed everything stamped with that time, the
+    fingerprint and every reply included (firing at the time itself could come
+    before a reply with that very time). It then tells the collector which
+    candidates to wait for. A reply from a late record (our Kafka reader makes
+    none) finds the article already decided; its timer then drops it.
     """
 
-    PRINT = ReadModifyWriteStateSpec("print", PickleCoder())
+    PRINT = BagStateSpec("print", PickleCoder())  # one fingerprint
     REPLIES = BagStateSpec("replies", PickleCoder())
     READY = TimerSpec("ready", TimeDomain.WATERMARK)
 
@@ -332,31 +356,28 @@ class _AskFn(beam.DoFn):
     ) -> None:
         _key, (kind, value) = element
         if kind == _PRINT:
-            print_state.write(value)
-            ready.set(timestamp)
+            print_state.add(value)
         else:
             replies.add(value)
+        ready.set(timestamp + _ASKED_AFTER)
 
     @on_timer(READY)
     def answered(
         self,
         key: str = beam.DoFn.KeyParam,
-        fired_at: Timestamp = beam.DoFn.TimestampParam,
         print_state: Any = beam.DoFn.StateParam(PRINT),  # noqa: B008
         replies: Any = beam.DoFn.StateParam(REPLIES),  # noqa: B008
-        ready: Any = beam.DoFn.TimerParam(READY),  # noqa: B008
     ) -> Iterator[tuple[str, tuple[str, Any]] | beam.pvalue.TaggedOutput]:
-        print_: Fingerprint = print_state.read()
-        answers = list(replies.read())
-        if len(answers) < len(band_keys(print_)):
-            ready.set(fired_at + _RECHECK)
+        print_: Fingerprint | None = _single(print_state)
+        candidates = frozenset(replies.read())
+        if candidates:
+            replies.clear()
+        if print_ is None:  # late replies for an article already decided
             return
-        candidates = frozenset(original for original in answers if original is not None)
+        print_state.clear()
         for original in candidates:
             yield original, (_ASK, (key, print_))
         yield beam.pvalue.TaggedOutput(_CANDIDATES, (key, (_CANDIDATES, candidates)))
-        print_state.clear()
-        replies.clear()
 
 
 class _CompareFn(beam.DoFn):
@@ -368,8 +389,8 @@ class _CompareFn(beam.DoFn):
     without it the asker's collector would wait, and hold the watermark, for ever.
     """
 
-    PRINT = ReadModifyWriteStateSpec("print", PickleCoder())
-    GONE = ReadModifyWriteStateSpec("gone", BooleanCoder())
+    PRINT = BagStateSpec("print", PickleCoder())  # one fingerprint
+    GONE = BagStateSpec("gone", BooleanCoder())  # True once the fingerprint expired
     WAITING = BagStateSpec("waiting", PickleCoder())
     EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 
@@ -389,18 +410,18 @@ class _CompareFn(beam.DoFn):
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),  # noqa: B008
     ) -> Iterator[tuple[str, tuple[str, Match]]]:
         key, (kind, value) = element
-        original: Fingerprint | None = print_state.read()
-        if kind == _PRINT:
-            if original is None:
-                self._held.inc()
-            original = value
-            print_state.write(value)
+        if kind == _PRINT:  # once per article: its key is where it was read from
+            original: Fingerprint | None = value
+            print_state.add(value)
             expiry.set(timestamp + self._horizon)
+            self._held.inc()
             asks = list(waiting.read())
-            waiting.clear()
+            if asks:
+                waiting.clear()
         else:
+            original = _single(print_state)
             asks = [value]
-        if original is None and gone.read():
+        if original is None and _single(gone):
             for member_key, _member in asks:
                 yield member_key, (_VERDICT, Match(key, None, False, 0.0, _EXPIRED))
             return
@@ -419,24 +440,24 @@ class _CompareFn(beam.DoFn):
         fired_at: Timestamp = beam.DoFn.TimestampParam,
         print_state: Any = beam.DoFn.StateParam(PRINT),  # noqa: B008
         gone: Any = beam.DoFn.StateParam(GONE),  # noqa: B008
-        waiting: Any = beam.DoFn.StateParam(WAITING),  # noqa: B008
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),  # noqa: B008
     ) -> None:
-        if print_state.read() is None:  # the tombstone's horizon is over too
+        if _single(print_state) is None:  # the tombstone's horizon is over too
             gone.clear()
             return
         self._held.dec()
-        print_state.clear()
-        waiting.clear()
-        gone.write(True)
+        print_state.clear()  # nothing waits while the fingerprint is here
+        gone.add(True)
         expiry.set(fired_at + self._horizon)
 
 
 class _CollectFn(_DecideFn):
     """Per article: once its candidates are known and each has answered, decide and emit it once.
 
-    Parts are appended without reading state; a watermark timer at the article's
-    time reads them, and looks again a second later while a verdict is missing.
+    Parts are appended without reading state; a watermark timer just past the
+    asker's time reads them, and looks again a second later while a verdict is
+    missing (an original whose fingerprint was still on its way). The article
+    leaves stamped with that timer's time, two milliseconds after its own.
     """
 
     PARTS = BagStateSpec("parts", PickleCoder())
@@ -452,7 +473,7 @@ class _CollectFn(_DecideFn):
         _key, part = element
         parts.add(part)
         if part[0] == _ARTICLE:
-            ready.set(timestamp)
+            ready.set(timestamp + _COLLECTED_AFTER)
 
     @on_timer(READY)
     def complete(
