@@ -286,8 +286,8 @@ def _single(bag: Any) -> Any:
 
     Single values live in bags here, not in read-modify-write state: on the Fn API
     writing one costs a clear and an append, adding to a bag only the append. Every
-    state request crosses to the runner over the worker's one state channel, and that
-    channel is what limits a stream's dedup (bench/README.md).
+    state request is a round trip to the runner over the worker's one state channel,
+    and how many an article makes sets how fast a stream can dedup (bench/README.md).
     """
     return next(iter(bag.read()), None)
 
@@ -338,8 +338,10 @@ class _AskFn(beam.DoFn):
     it fires once the watermark has passed everything stamped with that time, the
     fingerprint and every reply included (firing at the time itself could come
     before a reply with that very time). It then tells the collector which
-    candidates to wait for. A reply from a late record (our Kafka reader makes
-    none) finds the article already decided; its timer then drops it.
+    candidates to wait for. The input must not be late (our Kafka reader stamps a
+    late record with the watermark): a late article's timer can fire before its
+    replies arrive, and the article then misses its original. A reply that comes
+    after its article was decided is dropped by the timer it sets.
     """
 
     PRINT = BagStateSpec("print", PickleCoder())  # one fingerprint
@@ -410,11 +412,12 @@ class _CompareFn(beam.DoFn):
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),  # noqa: B008
     ) -> Iterator[tuple[str, tuple[str, Match]]]:
         key, (kind, value) = element
-        if kind == _PRINT:  # once per article: its key is where it was read from
+        if kind == _PRINT:
             original: Fingerprint | None = value
-            print_state.add(value)
-            expiry.set(timestamp + self._horizon)
-            self._held.inc()
+            if _single(print_state) is None:  # a record delivered twice is held once
+                print_state.add(value)
+                expiry.set(timestamp + self._horizon)
+                self._held.inc()
             asks = list(waiting.read())
             if asks:
                 waiting.clear()
@@ -457,7 +460,8 @@ class _CollectFn(_DecideFn):
     Parts are appended without reading state; a watermark timer just past the
     asker's time reads them, and looks again a second later while a verdict is
     missing (an original whose fingerprint was still on its way). The article
-    leaves stamped with that timer's time, two milliseconds after its own.
+    leaves stamped with that timer's time: two milliseconds after its own, and a
+    second more for each look again.
     """
 
     PARTS = BagStateSpec("parts", PickleCoder())
@@ -507,7 +511,8 @@ class DeduplicateStream(beam.PTransform):
     A copy that arrives after its original is its duplicate, even when it was
     published earlier (it joins the cluster rather than starting a new one).
     Every piece of state expires ``horizon`` after its article's event time, so
-    memory stays bounded in a stream that never ends.
+    memory stays bounded in a stream that never ends. Its input must not be late:
+    a late article can be decided before its bands answer, and miss its original.
     """
 
     def __init__(self, *, keep: bool = False, horizon_seconds: int = 7 * 24 * 3600) -> None:

@@ -6,13 +6,21 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_stream import TestStream as ScriptedStream  # not collected
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration
 
-from transforms.dedup import DeduplicateArticles, DeduplicateStream, _CompareFn, find_originals
+from transforms.dedup import (
+    BAND_ENTRIES,
+    FINGERPRINTS,
+    DeduplicateArticles,
+    DeduplicateStream,
+    _CompareFn,
+    find_originals,
+)
 from transforms.parse import parse_record
 from transforms.records import MediaType, Origin, RawRecord
 from transforms.similarity import fingerprint
@@ -138,20 +146,15 @@ def test_the_stream_finds_what_the_batch_finds_when_originals_come_first(
     candidates: one that trusted a watermark timer at the article's own time did,
     for 16 copies, because Prism fires a timer as soon as the watermark reaches it.
     """
-    in_order = sorted(articles(seed=0), key=lambda a: (a.published_at, a.id))
+    in_order = in_published_order()
     reference = find_originals(
         {str(a.origin): fingerprint(a.id, a.body, a.content_hash, a.published_at) for a in in_order}
     )
     by_key = {str(a.origin): a for a in in_order}
     expected = sorted((by_key[k].id, m.original.id) for k, m in reference.items() if m)
     assert len(expected) == len(COPIES)
-    stream = ScriptedStream()
-    for second, article in enumerate(in_order, start=1):
-        stream = stream.add_elements([TimestampedValue(article, second)]).advance_watermark_to(
-            second
-        )
     with make_pipeline("--streaming") as p:
-        deduped = p | stream.advance_watermark_to_infinity() | DeduplicateStream()
+        deduped = p | one_a_second(in_order) | DeduplicateStream()
         assert_that(
             deduped[DeduplicateArticles.DUPLICATES] | beam.Map(lambda d: (d.id, d.duplicate_of)),
             equal_to(expected),
@@ -162,3 +165,44 @@ def test_the_stream_finds_what_the_batch_finds_when_originals_come_first(
             equal_to(sorted(set(STORY) - COPIES)),
             label="articles",
         )
+
+
+def test_the_stream_lets_go_of_all_its_state_once_the_horizon_has_passed(
+    make_pipeline: Callable,
+) -> None:
+    """Streaming dedup with a 3 s horizon over 68 s of articles, then the end of time.
+
+    Band entries and fingerprints expire as the watermark passes their horizon (the
+    fingerprints through a tombstone), so the counters of state held come back to
+    zero; and every article still comes out once, as an article or a duplicate.
+    """
+    in_order = in_published_order()
+    p = make_pipeline("--streaming")
+    deduped = p | one_a_second(in_order) | DeduplicateStream(horizon_seconds=3)
+    ids = (
+        deduped[DeduplicateArticles.ARTICLES] | "ArticleIds" >> beam.Map(lambda a: a.id),
+        deduped[DeduplicateArticles.DUPLICATES] | "DuplicateIds" >> beam.Map(lambda d: d.id),
+    ) | beam.Flatten()
+    assert_that(ids, equal_to([a.id for a in in_order]))
+    result = p.run()
+    result.wait_until_finish()
+    held = {}
+    for name in (BAND_ENTRIES, FINGERPRINTS):
+        counters = result.metrics().query(MetricsFilter().with_name(name))["counters"]
+        assert counters, f"no {name} counter"
+        held[name] = sum(c.committed if c.committed is not None else c.attempted for c in counters)
+    assert held == {BAND_ENTRIES: 0, FINGERPRINTS: 0}
+
+
+def in_published_order() -> list:
+    return sorted(articles(seed=0), key=lambda a: (a.published_at, a.id))
+
+
+def one_a_second(in_order: list) -> ScriptedStream:
+    """The articles one at a time, a second apart in event time, the watermark after each."""
+    stream = ScriptedStream()
+    for second, article in enumerate(in_order, start=1):
+        stream = stream.add_elements([TimestampedValue(article, second)]).advance_watermark_to(
+            second
+        )
+    return stream.advance_watermark_to_infinity()
