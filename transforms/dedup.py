@@ -461,7 +461,7 @@ class _CollectFn(_DecideFn):
     asker's time reads them, and looks again a second later while a verdict is
     missing (an original whose fingerprint was still on its way). The article
     leaves stamped with that timer's time: two milliseconds after its own, and a
-    second more for each look again.
+    second more each time it looks again.
     """
 
     PARTS = BagStateSpec("parts", PickleCoder())
