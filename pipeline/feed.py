@@ -12,14 +12,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO
+from typing import IO, TypeVar
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -37,12 +39,15 @@ from transforms.errors import ArticleError, InvalidEncoding
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES, article_document, parse_record
 from transforms.records import Article, DeadLetter, MediaType, Origin, RawRecord
 
-__all__ = ["FeedReport", "article_message", "feed", "message_of"]
+__all__ = ["FeedReport", "article_message", "feed", "message_of", "read_ahead"]
 
 LOGGER = logging.getLogger(__name__)
 STDIN = "-"
 _PROGRESS_SECONDS = 5.0
 _JSON = MediaType.JSON.value.encode()
+# At most this many messages wait in memory for the topic's partitions.
+_READ_AHEAD_LIMIT = 10_000
+T = TypeVar("T")
 
 
 @dataclass
@@ -143,23 +148,18 @@ def feed(
     """
     started = time.monotonic()
     report = FeedReport(topic=topic)
+    paths = list(paths)
     producer = _producer(settings)
     try:
         if partitions and create_topic(settings, topic, partitions):
             LOGGER.info("created topic %s with %d partitions", topic, partitions)
+        asking = _ask_for_partitions(producer, topic)
+        messages = _messages(raw_inputs(paths, stdin), report)
+        if STDIN not in paths:  # a line on stdin goes at once, never kept for the next
+            messages = read_ahead(messages, ready=lambda: not asking.is_alive())
         pending: list[tuple[str, FutureRecordMetadata]] = []
         next_progress = started + _PROGRESS_SECONDS
-        now = datetime.now(timezone.utc)
-        for item in raw_inputs(paths, stdin):
-            if isinstance(item, DeadLetter):
-                _skip(report, str(item.origin), item.error_message)
-                continue
-            try:
-                key, value = message_of(item, now)
-            except ArticleError as exc:
-                _skip(report, str(item.origin), str(exc))
-                continue
-            origin = str(item.origin)
+        for origin, key, value in messages:
             future = producer.send(
                 topic,
                 key=key,
@@ -179,6 +179,58 @@ def feed(
         producer.close()
     report.elapsed_seconds = time.monotonic() - started
     return report
+
+
+def read_ahead(
+    items: Iterator[T], ready: Callable[[], bool], limit: int = _READ_AHEAD_LIMIT
+) -> Iterator[T]:
+    """``items`` in order, the first ones taken before any is passed on, until ``ready()``.
+
+    Taking stops at ``limit`` items, so memory stays bounded however long the wait.
+    """
+    early: list[T] = []
+    for item in items:
+        early.append(item)
+        if len(early) >= limit or ready():
+            break
+    yield from early
+    yield from items
+
+
+def _messages(
+    inputs: Iterable[RawRecord | DeadLetter], report: FeedReport
+) -> Iterator[tuple[str, bytes, bytes]]:
+    """Origin, key and value of each article; what is not one is skipped into ``report``."""
+    now = datetime.now(timezone.utc)
+    for item in inputs:
+        if isinstance(item, DeadLetter):
+            _skip(report, str(item.origin), item.error_message)
+            continue
+        try:
+            key, value = message_of(item, now)
+        except ArticleError as exc:
+            _skip(report, str(item.origin), str(exc))
+            continue
+        yield str(item.origin), key, value
+
+
+def _ask_for_partitions(producer: KafkaProducer, topic: str) -> threading.Thread:
+    """Ask for the topic's partitions now, in the background.
+
+    kafka-python 3.0 counts its bootstrap as a metadata refresh and waits its
+    default 100 ms retry backoff before the next, whatever retry_backoff_ms says,
+    so the first send would wait that long for the topic; feed reads meanwhile.
+    """
+    asking = threading.Thread(
+        target=_partitions_for, args=(producer, topic), name="feed-metadata", daemon=True
+    )
+    asking.start()
+    return asking
+
+
+def _partitions_for(producer: KafkaProducer, topic: str) -> None:
+    with contextlib.suppress(KafkaError):  # the first send meets the same error and reports it
+        producer.partitions_for(topic)
 
 
 def _producer(settings: KafkaSettings) -> KafkaProducer:

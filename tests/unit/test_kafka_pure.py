@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -13,7 +14,7 @@ from kafka.errors import (
     SaslAuthenticationFailedError,
 )
 
-from pipeline.feed import message_of
+from pipeline.feed import message_of, read_ahead
 from pipeline.io import kafka_client
 from pipeline.io.kafka_client import (
     KafkaSettings,
@@ -233,3 +234,26 @@ def test_feed_refuses_what_the_pipeline_could_not_read(payload: bytes, error: ty
     raw = RawRecord(payload, Origin.file("a.json"), MediaType.JSON)
     with pytest.raises(error):
         message_of(raw, datetime(2026, 11, 29, tzinfo=timezone.utc))
+
+
+def _numbers(taken: list[int]) -> Iterator[int]:
+    """0 to 9, noting in ``taken`` each one handed out."""
+    for number in range(10):
+        taken.append(number)
+        yield number
+
+
+def test_feed_reads_ahead_until_the_topic_is_known_and_then_passes_everything_on() -> None:
+    taken: list[int] = []
+    ahead = read_ahead(_numbers(taken), ready=lambda: len(taken) >= 4)
+    assert next(ahead) == 0
+    assert taken == [0, 1, 2, 3]  # taken while the topic was unknown, none since
+    assert [0, *ahead] == list(range(10))
+
+
+def test_feed_reads_ahead_no_further_than_its_limit() -> None:
+    taken: list[int] = []
+    ahead = read_ahead(_numbers(taken), ready=lambda: False, limit=3)
+    assert next(ahead) == 0
+    assert taken == [0, 1, 2]
+    assert [0, *ahead] == list(range(10))
