@@ -13,11 +13,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -45,9 +47,11 @@ LOGGER = logging.getLogger(__name__)
 STDIN = "-"
 _PROGRESS_SECONDS = 5.0
 _JSON = MediaType.JSON.value.encode()
-# At most this many messages wait in memory for the topic's partitions.
-_READ_AHEAD_LIMIT = 10_000
-T = TypeVar("T")
+# At most this many bytes of messages wait for the topic's partitions: as many as
+# the producer's own buffer holds.
+_READ_AHEAD_BYTES = 32 * 1024 * 1024
+_T = TypeVar("_T")
+Message = tuple[str, bytes, bytes]  # origin, key, value
 
 
 @dataclass
@@ -153,10 +157,9 @@ def feed(
     try:
         if partitions and create_topic(settings, topic, partitions):
             LOGGER.info("created topic %s with %d partitions", topic, partitions)
-        asking = _ask_for_partitions(producer, topic)
         messages = _messages(raw_inputs(paths, stdin), report)
         if STDIN not in paths:  # a line on stdin goes at once, never kept for the next
-            messages = read_ahead(messages, ready=lambda: not asking.is_alive())
+            messages = _read_while_asking(producer, topic, messages)
         pending: list[tuple[str, FutureRecordMetadata]] = []
         next_progress = started + _PROGRESS_SECONDS
         for origin, key, value in messages:
@@ -182,24 +185,33 @@ def feed(
 
 
 def read_ahead(
-    items: Iterator[T], ready: Callable[[], bool], limit: int = _READ_AHEAD_LIMIT
-) -> Iterator[T]:
+    items: Iterable[_T], ready: Callable[[], bool], budget: int, size: Callable[[_T], int]
+) -> Iterator[_T]:
     """``items`` in order, the first ones taken before any is passed on, until ``ready()``.
 
-    Taking stops at ``limit`` items, so memory stays bounded however long the wait.
+    Taking stops once the taken items' sizes add up to ``budget``, so memory stays
+    bounded however long the wait. An error while taking comes after the items taken
+    before it, as it would have without the read-ahead.
     """
-    early: list[T] = []
-    for item in items:
-        early.append(item)
-        if len(early) >= limit or ready():
-            break
-    yield from early
-    yield from items
+    iterator = iter(items)
+    early: deque[_T] = deque()
+    taken = 0
+    try:
+        for item in iterator:
+            early.append(item)
+            taken += size(item)
+            if taken >= budget or ready():
+                break
+    except Exception:
+        while early:
+            yield early.popleft()
+        raise
+    while early:
+        yield early.popleft()
+    yield from iterator
 
 
-def _messages(
-    inputs: Iterable[RawRecord | DeadLetter], report: FeedReport
-) -> Iterator[tuple[str, bytes, bytes]]:
+def _messages(inputs: Iterable[RawRecord | DeadLetter], report: FeedReport) -> Iterator[Message]:
     """Origin, key and value of each article; what is not one is skipped into ``report``."""
     now = datetime.now(timezone.utc)
     for item in inputs:
@@ -214,22 +226,34 @@ def _messages(
         yield str(item.origin), key, value
 
 
-def _ask_for_partitions(producer: KafkaProducer, topic: str) -> threading.Thread:
-    """Ask for the topic's partitions now, in the background.
+def _read_while_asking(
+    producer: KafkaProducer, topic: str, messages: Iterator[Message]
+) -> Iterator[Message]:
+    """``messages``, read ahead while the producer asks for the topic's partitions.
 
     kafka-python 3.0 counts its bootstrap as a metadata refresh and waits its
     default 100 ms retry backoff before the next, whatever retry_backoff_ms says,
-    so the first send would wait that long for the topic; feed reads meanwhile.
+    so the first send would wait that long for the topic; feed reads meanwhile. It
+    asks once there is a first message: an input with none never asks for the topic.
     """
+    first = next(messages, None)
+    if first is None:
+        return
     asking = threading.Thread(
         target=_partitions_for, args=(producer, topic), name="feed-metadata", daemon=True
     )
     asking.start()
-    return asking
+    yield from read_ahead(
+        itertools.chain([first], messages),
+        ready=lambda: not asking.is_alive(),
+        budget=_READ_AHEAD_BYTES,
+        size=lambda message: len(message[2]),
+    )
 
 
 def _partitions_for(producer: KafkaProducer, topic: str) -> None:
-    with contextlib.suppress(KafkaError):  # the first send meets the same error and reports it
+    # The first send meets the same error (a bad topic name, a timeout) and reports it.
+    with contextlib.suppress(Exception):
         producer.partitions_for(topic)
 
 

@@ -236,24 +236,43 @@ def test_feed_refuses_what_the_pipeline_could_not_read(payload: bytes, error: ty
         message_of(raw, datetime(2026, 11, 29, tzinfo=timezone.utc))
 
 
-def _numbers(taken: list[int]) -> Iterator[int]:
-    """0 to 9, noting in ``taken`` each one handed out."""
+def _numbers(taken: list[int], failing_after: int | None = None) -> Iterator[int]:
+    """0 to 9, noting in ``taken`` each one handed out; or an error after ``failing_after``."""
     for number in range(10):
+        if number == failing_after:
+            message = "unreadable"
+            raise OSError(message)
         taken.append(number)
         yield number
 
 
-def test_feed_reads_ahead_until_the_topic_is_known_and_then_passes_everything_on() -> None:
+def _one(_: int) -> int:
+    return 1
+
+
+def test_read_ahead_takes_items_until_ready_and_then_passes_everything_on() -> None:
     taken: list[int] = []
-    ahead = read_ahead(_numbers(taken), ready=lambda: len(taken) >= 4)
+    ahead = read_ahead(_numbers(taken), ready=lambda: len(taken) >= 4, budget=100, size=_one)
     assert next(ahead) == 0
-    assert taken == [0, 1, 2, 3]  # taken while the topic was unknown, none since
+    assert taken == [0, 1, 2, 3]  # taken while not ready, none since
     assert [0, *ahead] == list(range(10))
 
 
-def test_feed_reads_ahead_no_further_than_its_limit() -> None:
+def test_read_ahead_takes_no_more_than_its_budget() -> None:
     taken: list[int] = []
-    ahead = read_ahead(_numbers(taken), ready=lambda: False, limit=3)
+    ahead = read_ahead(_numbers(taken), ready=lambda: False, budget=3, size=_one)
     assert next(ahead) == 0
     assert taken == [0, 1, 2]
     assert [0, *ahead] == list(range(10))
+
+
+def test_read_ahead_passes_on_what_it_took_before_an_error() -> None:
+    passed: list[int] = []
+    with pytest.raises(OSError, match="unreadable"):
+        passed.extend(read_ahead(_numbers([], failing_after=2), lambda: False, 100, _one))
+    assert passed == [0, 1]
+
+
+def test_read_ahead_over_a_list_or_a_short_input_passes_each_item_once() -> None:
+    assert list(read_ahead([0, 1, 2, 3], ready=lambda: False, budget=2, size=_one)) == [0, 1, 2, 3]
+    assert list(read_ahead([0, 1], ready=lambda: False, budget=100, size=_one)) == [0, 1]
