@@ -13,6 +13,7 @@ articles (bench/corpus.py) and measures:
   window length.
 
     .venv/bin/python bench/kafka.py [--articles 2000] [--rate 10] [--stream-seconds 60]
+        [--feed-only]
 
 The last line is one JSON object with the figures.
 """
@@ -211,6 +212,9 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=2000, help="articles to feed")
     parser.add_argument("--rate", type=float, default=10.0, help="stream input, articles/s")
     parser.add_argument("--stream-seconds", type=float, default=60.0, help="how long to feed")
+    parser.add_argument(
+        "--feed-only", action="store_true", help="only the feeding figures: no run, no stream"
+    )
     args = parser.parse_args()
     broker = local_broker()
     articles = synthetic_articles(args.articles, seed=11)
@@ -222,9 +226,10 @@ def main() -> None:
             figures: dict[str, float | str | int] = {"articles": len(articles)}
             fed = feeding(bootstrap, corpus, len(articles))
             figures |= fed
-            figures |= bounded_run(bootstrap, str(fed["topic"]))
-            fresh = synthetic_articles(int(args.rate * args.stream_seconds) + 1, seed=12)
-            figures |= stream_latency(bootstrap, fresh, args.rate, args.stream_seconds)
+            if not args.feed_only:
+                figures |= bounded_run(bootstrap, str(fed["topic"]))
+                fresh = synthetic_articles(int(args.rate * args.stream_seconds) + 1, seed=12)
+                figures |= stream_latency(bootstrap, fresh, args.rate, args.stream_seconds)
         finally:
             broker.stop(state)
     figures.pop("topic")
