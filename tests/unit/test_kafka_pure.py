@@ -1,9 +1,13 @@
 """The pure parts of the Kafka connector: addresses, settings, records, trackers, ledgers."""
 
+import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
@@ -14,6 +18,7 @@ from kafka.errors import (
     SaslAuthenticationFailedError,
 )
 
+from pipeline import feed as feed_module
 from pipeline.feed import message_of, read_ahead
 from pipeline.io import kafka_client
 from pipeline.io.kafka_client import (
@@ -276,3 +281,71 @@ def test_read_ahead_passes_on_what_it_took_before_an_error() -> None:
 def test_read_ahead_over_a_list_or_a_short_input_passes_each_item_once() -> None:
     assert list(read_ahead([0, 1, 2, 3], ready=lambda: False, budget=2, size=_one)) == [0, 1, 2, 3]
     assert list(read_ahead([0, 1], ready=lambda: False, budget=100, size=_one)) == [0, 1]
+
+
+class _SlowToLearnProducer:
+    """A producer that does not know the topic's partitions until it is closed.
+
+    It notes, at its first send, how many input records feed had read by then.
+    """
+
+    def __init__(self, records_read: list[int]) -> None:
+        self._records_read = records_read
+        self._closed = threading.Event()
+        self.asked = False
+        self.read_at_first_send: int | None = None
+        self.sent: list[bytes] = []
+
+    def partitions_for(self, _topic: str) -> set[int]:
+        self.asked = True
+        self._closed.wait(10)
+        return {0}
+
+    def send(self, _topic: str, *, key: bytes, **_: object) -> SimpleNamespace:
+        if self.read_at_first_send is None:
+            self.read_at_first_send = len(self._records_read)
+        self.sent.append(key)
+        return SimpleNamespace(is_done=True, succeeded=lambda: True)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def _feed_through(
+    monkeypatch: pytest.MonkeyPatch, paths: list[str], stdin: io.BytesIO | None = None
+) -> _SlowToLearnProducer:
+    records_read: list[int] = []
+    reading = feed_module.raw_inputs
+
+    def counted(*args: object, **kwargs: object) -> Iterator[object]:
+        for record in reading(*args, **kwargs):
+            records_read.append(1)
+            yield record
+
+    producer = _SlowToLearnProducer(records_read)
+    monkeypatch.setattr(feed_module, "raw_inputs", counted)
+    monkeypatch.setattr(feed_module, "_producer", lambda _settings: producer)
+    report = feed_module.feed(KafkaSettings("h:1"), "wire", paths, stdin=stdin)
+    assert report.sent == len(producer.sent) == 3
+    return producer
+
+
+def test_feed_reads_its_files_while_the_producer_learns_the_topic(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    lines = tmp_path / "wire.jsonl"
+    lines.write_bytes(b"\n".join(article_json(id=f"a-{n}") for n in range(3)))
+    producer = _feed_through(monkeypatch, [str(lines)])
+    assert producer.asked
+    assert producer.read_at_first_send == 3
+
+
+def test_feed_sends_each_stdin_line_without_waiting_for_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stdin = io.BytesIO(b"\n".join(article_json(id=f"a-{n}") for n in range(3)))
+    producer = _feed_through(monkeypatch, ["-"], stdin=stdin)
+    assert producer.read_at_first_send == 1
