@@ -35,7 +35,7 @@ from transforms.dedup import BAND_ENTRIES, FINGERPRINTS
 from transforms.errors import WirenewsError
 from transforms.metrics import NAMESPACE
 
-__all__ = ["JobReport", "run"]
+__all__ = ["JobReport", "job_counters", "run"]
 
 LOGGER = logging.getLogger(__name__)
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -108,7 +108,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         state = _wait(result, stop) if streaming else result.wait_until_finish()
     if state == PipelineState.DONE:
         outputs.after_success()
-    counters = _counters(result)
+    counters = job_counters(result)
     return JobReport(
         state=str(state),
         streaming=streaming,
@@ -171,7 +171,7 @@ def _remove_earlier_output(output: str) -> None:
         FileSystems.delete(stale)
 
 
-def _counters(result: PipelineResult) -> dict[str, int]:
+def job_counters(result: PipelineResult) -> dict[str, int]:
     """Our counters by name, summed over steps; committed values where the runner has them."""
     totals: dict[str, int] = {}
     try:
