@@ -196,18 +196,19 @@ def read_ahead(
     iterator = iter(items)
     early: deque[_T] = deque()
     taken = 0
+    failure: Exception | None = None
     try:
         for item in iterator:
             early.append(item)
             taken += size(item)
             if taken >= budget or ready():
                 break
-    except Exception:
-        while early:
-            yield early.popleft()
-        raise
+    except Exception as error:
+        failure = error
     while early:
         yield early.popleft()
+    if failure is not None:
+        raise failure
     yield from iterator
 
 
