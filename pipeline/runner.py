@@ -8,7 +8,8 @@
   behind its user's back;
 - a streaming job runs on Prism, Beam's local portable runner, from a binary on
   this machine (``--prism_location``, ``$WIRENEWS_PRISM``, ``.bin/prism`` in the
-  repository, or ``prism`` on the PATH); ``make prism`` builds it offline.
+  repository, or ``prism`` on the PATH); ``make prism`` builds it offline. It is
+  started so that Ctrl-C stops the job rather than Prism (:mod:`pipeline.prism`).
 
 ``--runner=FlinkRunner``: an embedded Flink (``--flink_master=[local]``, the
 default) runs the SDK workers in this process (LOOPBACK), and the job server
@@ -40,12 +41,12 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
-from apache_beam.runners.portability.prism_runner import PrismRunner
 from apache_beam.runners.runner import PipelineRunner
 from apache_beam.runners.worker import sdk_worker
 from apache_beam.runners.worker.worker_id_interceptor import WorkerIdInterceptor
 
 from pipeline.flink import configure_flink, is_flink
+from pipeline.prism import LocalPrismRunner
 from transforms.errors import WirenewsError
 
 __all__ = ["choose_runner", "find_prism", "use_every_core"]
@@ -90,7 +91,7 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
         _no_runner_splits(options)
         _name_workers_on_state_channel()
         LOGGER.info("streaming on Prism (%s)", prism.prism_location)
-        return PrismRunner()
+        return LocalPrismRunner()
     LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
     # Workers read the pipeline options from the provision info, as under the DirectRunner.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())

@@ -1,5 +1,6 @@
 """A streaming run on Prism against the real broker: live input, stop, restart."""
 
+import contextlib
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from tests.conftest import (
     run_wirenews,
     story_body,
 )
+from tests.integration.chaos import group_members
 from transforms.parse import parse_record
 from transforms.records import MediaType, Origin, RawRecord
 from transforms.similarity import band_keys, fingerprint
@@ -141,6 +143,32 @@ def test_stream_picks_up_live_input_and_resumes_where_it_committed(
     assert [json.loads(line)["id"] for line in shown.stdout.splitlines()] == [
         a["id"] for a in articles
     ]
+
+
+def test_ctrl_c_in_a_terminal_stops_the_stream_with_its_summary(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
+) -> None:
+    """A terminal sends SIGINT to its whole foreground group: the job's children get it too."""
+    create_topic(topic, 1)
+    out, log = tmp_path / "out", tmp_path / "stream.log"
+    ids = {f"ctrl-c-{n}" for n in range(3)}
+    for article_id in sorted(ids):
+        produce(topic, article_json(id=article_id))
+    stream = start_stream(kafka_bootstrap, topic, out, log)
+    try:
+        wait_for(lambda: ids <= set(ids_written(out)), "the articles", stream, log)
+        os.killpg(stream.pid, signal.SIGINT)
+        assert stream.wait(timeout=60) == 0, log.read_text()[-3000:]
+        text = log.read_text()
+        assert "CANCELLED: read 3 records: 3 articles, 0 duplicates, 0 dead letters" in text, text
+        assert "Traceback" not in text, text
+        deadline = time.monotonic() + 15
+        while group_members(stream.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert group_members(stream.pid) == [], "Prism outlived the job"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(stream.pid, signal.SIGKILL)
 
 
 def test_stream_picks_up_partitions_added_while_it_runs(
