@@ -19,11 +19,13 @@ __all__ = ["main"]
 LOGGER = logging.getLogger("wirenews")
 
 # Warnings that say nothing to our users: Beam's optional Google Cloud clients at import,
-# and what every worker process of a multi-process batch run says as it starts.
+# what every worker process of a multi-process batch run says as it starts, and Beam's
+# guess that a DoFn returning nothing forgot to (streaming dedup's steps only keep state).
 _NOISE = (
     "apitools not found",
     "No semi_persistent_directory found",
     "Discarding unparseable args",
+    "No iterator is returned by the process method",
 )
 
 

@@ -530,12 +530,15 @@ class DeduplicateStream(beam.PTransform):
         replies = (
             prints
             | "ToBands" >> beam.FlatMap(_to_bands)
-            | "BandKey" >> beam.MapTuple(lambda band, member: (band, member[0]))
+            | "BandKey"
+            >> beam.MapTuple(lambda band, member: (band, member[0])).with_output_types(
+                tuple[str, str]
+            )
             | "Bands" >> beam.ParDo(_BandFn(self._horizon)).with_input_types(tuple[str, str])
         )
         asks = (
             (prints | "PrintsToAsk" >> beam.Map(_tagged(_PRINT)), replies)
-            | "AskInputs" >> beam.Flatten()
+            | "AskInputs" >> beam.Flatten().with_output_types(tuple[str, Any])
             | "Ask"
             >> beam.ParDo(_AskFn())
             .with_input_types(tuple[str, Any])
@@ -543,7 +546,7 @@ class DeduplicateStream(beam.PTransform):
         )
         verdicts = (
             (prints | "PrintsToCompare" >> beam.Map(_tagged(_PRINT)), asks[_ASK])
-            | "CompareInputs" >> beam.Flatten()
+            | "CompareInputs" >> beam.Flatten().with_output_types(tuple[str, Any])
             | "Compare" >> beam.ParDo(_CompareFn(self._horizon)).with_input_types(tuple[str, Any])
         )
         return (
@@ -552,7 +555,7 @@ class DeduplicateStream(beam.PTransform):
                 asks[_CANDIDATES],
                 verdicts,
             )
-            | "CollectInputs" >> beam.Flatten()
+            | "CollectInputs" >> beam.Flatten().with_output_types(tuple[str, Any])
             | "Collect"
             >> beam.ParDo(_CollectFn(self._keep))
             .with_input_types(tuple[str, Any])

@@ -153,7 +153,7 @@ class CommitOffsets(beam.PTransform):
         ]
         return (
             reports
-            | "Reports" >> beam.Flatten()
+            | "Reports" >> beam.Flatten().with_output_types(tuple[str, Any])
             | "Commit"
             >> beam.ParDo(_CommitFn(self._settings, self._group, self._starts)).with_input_types(
                 tuple[str, Any]
