@@ -55,6 +55,8 @@ class JobReport:
     result: PipelineResult
     # A stream's dedup state when it stopped: band entries and fingerprints not yet expired.
     dedup_state: tuple[int, int] = (0, 0)
+    # Whether the runner reported counters at all (Flink has none for a cancelled stream).
+    counted: bool = True
 
     @property
     def succeeded(self) -> bool:
@@ -65,6 +67,8 @@ class JobReport:
 
     def summary(self) -> str:
         """One line for people: counts, time and rate."""
+        if not self.counted:
+            return f"{self.state}: the runner reported no counters, in {self.elapsed_seconds:.1f} s"
         rate = self.read / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
         line = (
             f"{self.state}: read {self.read:,} records: {self.articles:,} articles, "
@@ -119,6 +123,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         elapsed_seconds=time.monotonic() - started,
         result=result,
         dedup_state=(counters.get(BAND_ENTRIES, 0), counters.get(FINGERPRINTS, 0)),
+        counted=bool(counters),
     )
 
 

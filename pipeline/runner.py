@@ -8,13 +8,15 @@
   behind its user's back;
 - a streaming job runs on Prism, Beam's local portable runner, from a binary on
   this machine (``--prism_location``, ``$WIRENEWS_PRISM``, ``.bin/prism`` in the
-  repository, or ``prism`` on the PATH); ``make prism`` builds it offline. It is
-  started so that Ctrl-C stops the job rather than Prism (:mod:`pipeline.prism`).
+  repository, or ``prism`` on the PATH); ``make prism`` builds it offline.
 
 ``--runner=FlinkRunner``: an embedded Flink (``--flink_master=[local]``, the
 default) runs the SDK workers in this process (LOOPBACK), and the job server
 comes from a local cache, fetched from Maven Central on first use
 (:mod:`pipeline.flink`), started with the Java 17 flags Flink needs.
+
+Prism and Flink's job server are started so that Ctrl-C stops the job rather
+than them (:mod:`pipeline.job_server`).
 
 Any other ``--runner`` is Beam's to resolve.
 
@@ -46,7 +48,7 @@ from apache_beam.runners.worker import sdk_worker
 from apache_beam.runners.worker.worker_id_interceptor import WorkerIdInterceptor
 
 from pipeline.flink import configure_flink, is_flink
-from pipeline.prism import LocalPrismRunner
+from pipeline.job_server import LocalFlinkRunner, LocalPrismRunner
 from transforms.errors import WirenewsError
 
 __all__ = ["choose_runner", "find_prism", "use_every_core"]
@@ -76,7 +78,7 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
     standard = options.view_as(StandardOptions)
     if is_flink(options):
         configure_flink(options)
-        return None
+        return LocalFlinkRunner()
     if standard.runner not in _DIRECT:
         return None
     if standard.streaming:

@@ -1,0 +1,33 @@
+"""The summary line a run ends with."""
+
+from apache_beam.runners.runner import PipelineState
+
+from pipeline.job import JobReport
+
+
+def _report(*, counted: bool = True, streaming: bool = True) -> JobReport:
+    return JobReport(
+        state=PipelineState.CANCELLED,
+        streaming=streaming,
+        read=15,
+        articles=13,
+        duplicates=2,
+        dead_letters=0,
+        elapsed_seconds=5.0,
+        result=None,  # type: ignore[arg-type] - the summary never reads it
+        dedup_state=(36, 1),
+        counted=counted,
+    )
+
+
+def test_a_stream_says_what_it_read_and_the_dedup_state_it_held() -> None:
+    assert _report().summary() == (
+        "CANCELLED: read 15 records: 13 articles, 2 duplicates, 0 dead letters, in 5.0 s "
+        "(3.0 articles/s); dedup state held: 36 band entries, 1 fingerprints"
+    )
+
+
+def test_without_counters_from_the_runner_it_says_so_rather_than_zero() -> None:
+    summary = _report(counted=False).summary()
+    assert summary == "CANCELLED: the runner reported no counters, in 5.0 s"
+    assert _report(counted=False).succeeded
