@@ -21,6 +21,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
+from pipeline.flink import is_flink
 from pipeline.graph import (
     OUTPUT_PREFIXES,
     build,
@@ -55,7 +56,7 @@ class JobReport:
     result: PipelineResult
     # A stream's dedup state when it stopped: band entries and fingerprints not yet expired.
     dedup_state: tuple[int, int] = (0, 0)
-    # Whether the runner reported counters at all (Flink has none for a cancelled stream).
+    # False when the runner kept its counters to itself: Flink reports none for a cancelled stream.
     counted: bool = True
 
     @property
@@ -95,6 +96,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
             raise WirenewsError(message)
     streaming = is_streaming(options)
     options.view_as(StandardOptions).streaming = streaming
+    on_flink = is_flink(options)  # read now: a portable runner unsets --runner as it runs
     if not streaming:
         for folder in {wirenews.output, dead_letter_target(wirenews)}:
             if not is_kafka_url(folder):
@@ -123,7 +125,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         elapsed_seconds=time.monotonic() - started,
         result=result,
         dedup_state=(counters.get(BAND_ENTRIES, 0), counters.get(FINGERPRINTS, 0)),
-        counted=bool(counters),
+        counted=bool(counters) or not (streaming and on_flink),
     )
 
 
