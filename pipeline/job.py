@@ -125,7 +125,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         elapsed_seconds=time.monotonic() - started,
         result=result,
         dedup_state=(counters.get(BAND_ENTRIES, 0), counters.get(FINGERPRINTS, 0)),
-        counted=bool(counters) or not (streaming and on_flink),
+        counted=bool(counters) or not (on_flink and state == PipelineState.CANCELLED),
     )
 
 

@@ -169,6 +169,7 @@ def test_ctrl_c_in_a_terminal_stops_the_stream_with_its_summary(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(stream.pid, signal.SIGKILL)
+        stream.wait(timeout=60)
 
 
 def test_stream_picks_up_partitions_added_while_it_runs(

@@ -7,14 +7,13 @@ with Flink's job server, ``tests/integration/test_flink.py``.
 
 import signal
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.job_server import SubprocessJobServer
 
-from pipeline.job_server import LocalPrismRunner, ShieldedJobServer, _start_ignoring_sigint
+from pipeline.job_server import LocalPrismRunner, QuietPrismJobServer, ShieldedJobServer
 from transforms.errors import WirenewsError
 
 
@@ -30,35 +29,12 @@ class _Command(SubprocessJobServer):
         return self._command, "localhost:1"
 
 
-def _ignored_signals(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    [mask] = [line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")]
-    return int(mask, 16)
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_the_child_ignores_sigint_and_this_process_keeps_its_handler() -> None:
-    def ours(*_: object) -> None: ...
-
-    previous = signal.signal(signal.SIGINT, ours)
-    try:
-        with _start_ignoring_sigint(["sleep", "30"]) as child:
-            try:
-                assert _ignored_signals(child.pid) & (1 << (signal.SIGINT - 1))
-                assert not _ignored_signals(child.pid) & (1 << (signal.SIGTERM - 1))
-            finally:
-                child.kill()
-        assert signal.getsignal(signal.SIGINT) is ours
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def test_a_server_that_exits_at_once_is_an_error_with_what_it_said(tmp_path: Path) -> None:
     binary = tmp_path / "server"
     binary.write_text('#!/bin/sh\necho "flag provided but not defined: $1"\nexit 2\n')
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
     beams = _Command(str(binary), "--job_port")
-    server = ShieldedJobServer(beams, "--idle")
+    server = ShieldedJobServer(beams)
     said = "flag provided but not defined: --job_port"
     with pytest.raises(WirenewsError, match=f"exited with 2: {said}"):
         server.start()
@@ -66,13 +42,30 @@ def test_a_server_that_exits_at_once_is_an_error_with_what_it_said(tmp_path: Pat
     server.stop()  # stopping what has already stopped is fine
 
 
-def test_the_extra_arguments_follow_beams_command_line(tmp_path: Path) -> None:
+def test_a_server_that_cannot_start_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
+    beams = _Command(str(tmp_path / "no-such-server"))
+    with pytest.raises(WirenewsError, match=r"exited with 127: .*no-such-server"):
+        ShieldedJobServer(beams).start()
+    assert not Path(beams.temp_folder).exists()
+
+
+def test_the_server_starts_with_sigint_ignored_and_sigterm_not(tmp_path: Path) -> None:
+    """What it reports of itself: ``SigIgn`` in /proc, a bit per signal (SIGINT is bit 1)."""
     binary = tmp_path / "server"
-    binary.write_text('#!/bin/sh\necho "$@"\nexit 3\n')
+    binary.write_text("#!/bin/sh\ngrep SigIgn /proc/$$/status\nexit 1\n")
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
-    server = ShieldedJobServer(_Command(str(binary), "--job_port", "1"), "--idle", "60s")
-    with pytest.raises(WirenewsError, match=r"exited with 3: --job_port 1 --idle 60s$"):
-        server.start()
+    with pytest.raises(WirenewsError) as raised:
+        ShieldedJobServer(_Command(str(binary))).start()
+    mask = int(str(raised.value).rsplit("SigIgn:", 1)[1].split()[0], 16)
+    assert mask & (1 << (signal.SIGINT - 1))
+    assert not mask & (1 << (signal.SIGTERM - 1))
+
+
+def test_prism_flags_are_read_whole() -> None:
+    """``--flag value`` with a boolean stops Go's flag parsing; ``--flag=value`` never does."""
+    options = PipelineOptions(["--prism_location=/bin/true"])
+    arguments = QuietPrismJobServer(options, idle_shutdown="5s").prism_arguments(1234)
+    assert arguments == ["--job_port=1234", "--serve_http=false", "--idle_shutdown_timeout=5s"]
 
 
 def test_prism_is_never_downloaded() -> None:
