@@ -108,6 +108,24 @@ class Stream:
         return self.process is not None and self.process.poll() is None
 
 
+def stop_as_a_terminal_would(process: subprocess.Popen[bytes], log: Path) -> str:
+    """Ctrl-C: SIGINT to the job's whole process group, its runner included; the job's log.
+
+    The job must exit with status 0, without a Python traceback, having cancelled its
+    runner's job while the runner still lived, and leave no process of its group behind.
+    """
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert "the runner had already stopped" not in text, "the runner died of the Ctrl-C"
+    deadline = time.monotonic() + 15
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert group_members(process.pid) == [], "the runner outlived the job"
+    return text
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of a process group, from /proc."""
     members = []
