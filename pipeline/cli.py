@@ -123,6 +123,8 @@ def _run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         report = run(argv)
     except WirenewsError as exc:
         parser.exit(2, f"wirenews run: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "wirenews run: stopped at once, without the job's counters\n")
     print(report.summary())  # noqa: T201 - the command's output
     return 0 if report.succeeded else 1
 

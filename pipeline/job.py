@@ -8,12 +8,15 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
+import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, TextIO
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -30,6 +33,7 @@ from pipeline.graph import (
 )
 from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
+from pipeline.job_server import stop_job_servers
 from pipeline.options import WirenewsOptions, parse_options
 from pipeline.runner import choose_runner, use_every_core
 from transforms.dedup import BAND_ENTRIES, FINGERPRINTS
@@ -132,12 +136,30 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
 @contextlib.contextmanager
 def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGINT and SIGTERM set ``stop`` instead of ending the process, while inside."""
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    handler = functools.partial(_asked_to_stop, stop, stop_job_servers)
+    previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _asked_to_stop(stop: threading.Event, end_runners: Callable[[], None], *_: object) -> None:
+    """The first signal asks the stream to stop; a second ends its runner and the run at once.
+
+    The second is for a runner that hangs while the job is cancelled: a cancel and a
+    counters query have no timeout of their own.
+
+    Raises:
+        KeyboardInterrupt: on the second signal, once the runner is ended.
+    """
+    if not stop.is_set():
+        stop.set()
+        return
+    LOGGER.warning("asked again: ending the runner without waiting for the job")
+    end_runners()
+    raise KeyboardInterrupt
 
 
 def _wait(result: PipelineResult, stop: threading.Event) -> str:
@@ -146,7 +168,7 @@ def _wait(result: PipelineResult, stop: threading.Event) -> str:
     while not stop.wait(1.0):
         if PipelineState.is_terminal(result.state):
             return result.state
-    LOGGER.info("stopping: cancelling the streaming job")
+    LOGGER.info("stopping: cancelling the streaming job (ask again to end it at once)")
     _expect_shutdown_noise()
     try:
         result.cancel()
@@ -156,11 +178,32 @@ def _wait(result: PipelineResult, stop: threading.Event) -> str:
 
 
 def _expect_shutdown_noise() -> None:
-    """Once a stream is being stopped, broken gRPC streams of Beam's workers are expected."""
+    """Once a stream is being stopped, broken gRPC streams of Beam's workers are expected.
+
+    Beam's worker threads log them, raise them, and print them to stderr (a bundle
+    cancelled while it runs); what this process's main thread prints still shows.
+    """
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     threading.excepthook = lambda args: LOGGER.debug(
         "during shutdown: %s in %s", args.exc_type.__name__, args.thread
     )
+    sys.stderr = _MainThreadOnly(sys.stderr)
+
+
+class _MainThreadOnly:
+    """A text stream that passes on only what the main thread writes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text`` if the main thread sends it; swallow it otherwise."""
+        if threading.current_thread() is threading.main_thread():
+            return self._stream.write(text)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _remove_earlier_output(output: str) -> None:

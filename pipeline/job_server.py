@@ -50,6 +50,7 @@ __all__ = [
     "LocalPrismRunner",
     "QuietPrismJobServer",
     "ShieldedJobServer",
+    "stop_job_servers",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -61,6 +62,15 @@ _PRISM_IDLE_SHUTDOWN = "60s"
 _UNLIMITED = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 # Runs the command with SIGINT ignored: ignored signals stay ignored across exec.
 _IGNORING_SIGINT = ("sh", "-c", 'trap "" INT; exec "$@"', "sh")
+
+
+_RUNNING: set[ShieldedJobServer] = set()
+
+
+def stop_job_servers() -> None:
+    """End every job server this process started and has not stopped yet."""
+    for server in list(_RUNNING):
+        server.stop()
 
 
 class LocalPrismRunner(PrismRunner):
@@ -130,6 +140,7 @@ class ShieldedJobServer(JobServer):
             WirenewsError: the server could not start, exited, or did not answer in time.
         """
         atexit.register(self.stop)
+        _RUNNING.add(self)
         try:
             # Where Beam's server puts its temporary files (Flink's artifacts), as Beam's
             # own start would set it; removed at stop.
@@ -169,6 +180,7 @@ class ShieldedJobServer(JobServer):
 
     def stop(self) -> None:
         """End the server, if it still runs: SIGTERM, then SIGKILL if it has not exited in 10 s."""
+        _RUNNING.discard(self)
         process, self._process = self._process, None
         channel, self._channel = self._channel, None
         try:

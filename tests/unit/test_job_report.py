@@ -1,8 +1,12 @@
-"""The summary line a run ends with."""
+"""The summary line a run ends with, and how a run takes its stop signals."""
 
+import signal
+import threading
+
+import pytest
 from apache_beam.runners.runner import PipelineState
 
-from pipeline.job import JobReport
+from pipeline.job import JobReport, _asked_to_stop
 
 
 def _report(*, counted: bool = True, streaming: bool = True) -> JobReport:
@@ -31,3 +35,13 @@ def test_without_counters_from_the_runner_it_says_so_rather_than_zero() -> None:
     summary = _report(counted=False).summary()
     assert summary == "CANCELLED: the runner reported no counters, in 5.0 s"
     assert _report(counted=False).succeeded
+
+
+def test_a_first_stop_signal_asks_and_a_second_ends_the_runner_at_once() -> None:
+    stop, ended = threading.Event(), []
+    _asked_to_stop(stop, lambda: ended.append(True), signal.SIGINT, None)
+    assert stop.is_set()
+    assert ended == [], "the first signal lets the job be cancelled"
+    with pytest.raises(KeyboardInterrupt):
+        _asked_to_stop(stop, lambda: ended.append(True), signal.SIGINT, None)
+    assert ended == [True]
