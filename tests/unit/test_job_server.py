@@ -7,13 +7,20 @@ with Flink's job server, ``tests/integration/test_flink.py``.
 
 import signal
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.job_server import SubprocessJobServer
+from apache_beam.utils.subprocess_server import pick_port
 
-from pipeline.job_server import LocalPrismRunner, QuietPrismJobServer, ShieldedJobServer
+from pipeline.job_server import (
+    LocalFlinkRunner,
+    LocalPrismRunner,
+    QuietPrismJobServer,
+    ShieldedJobServer,
+)
 from transforms.errors import WirenewsError
 
 
@@ -71,3 +78,67 @@ def test_prism_flags_are_read_whole() -> None:
 def test_prism_is_never_downloaded() -> None:
     with pytest.raises(WirenewsError, match="--prism_location"):
         LocalPrismRunner().default_job_server(PipelineOptions([]))
+
+
+def _grpc_server_script(tmp_path: Path, *, on_sigterm: str) -> tuple[Path, int]:
+    """A stand-in job server: any gRPC server on the port makes the channel ready."""
+    (port,) = pick_port(None)
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import signal, sys, time\n"
+        "from concurrent import futures\n"
+        "import grpc\n"
+        f"signal.signal(signal.SIGTERM, {on_sigterm})\n"
+        "server = grpc.server(futures.ThreadPoolExecutor(1))\n"
+        f"server.add_insecure_port('localhost:{port}')\n"
+        "server.start()\n"
+        "print('serving', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    return script, port
+
+
+class _Python(_Command):
+    def __init__(self, script: Path, port: int) -> None:
+        super().__init__(sys.executable, str(script))
+        self._port = port
+
+    def subprocess_cmd_and_endpoint(self) -> tuple[list[str], str]:
+        command, _ = super().subprocess_cmd_and_endpoint()
+        return command, f"localhost:{self._port}"
+
+
+def test_a_server_that_answers_is_up_until_stopped_then_gone_with_its_files(
+    tmp_path: Path,
+) -> None:
+    script, port = _grpc_server_script(tmp_path, on_sigterm="lambda *_: sys.exit(0)")
+    beams = _Python(script, port)
+    server = ShieldedJobServer(beams, timeout_seconds=30)
+    server.start()
+    process = server._process
+    assert process is not None
+    assert process.poll() is None
+    assert Path(beams.temp_folder).exists()
+    server.stop()
+    assert process.returncode == 0, "it ended by its SIGTERM"
+    assert not Path(beams.temp_folder).exists()
+
+
+def test_a_server_deaf_to_sigterm_is_killed(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("pipeline.job_server._STOP_SECONDS", 0.5)
+    script, port = _grpc_server_script(tmp_path, on_sigterm="signal.SIG_IGN")
+    server = ShieldedJobServer(_Python(script, port), timeout_seconds=30)
+    server.start()
+    process = server._process
+    assert process is not None
+    server.stop()
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_flink_on_a_cluster_with_an_uber_jar_keeps_beams_own_submission() -> None:
+    options = PipelineOptions(
+        ["--flink_master=localhost:8081", "--flink_submit_uber_jar", "--streaming"]
+    )
+    assert not isinstance(LocalFlinkRunner().default_job_server(options), ShieldedJobServer)
+    local = PipelineOptions(["--flink_master=[local]", "--flink_job_server_jar=/no/such.jar"])
+    assert isinstance(LocalFlinkRunner().default_job_server(local), ShieldedJobServer)
