@@ -24,7 +24,6 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from pipeline.flink import is_flink
 from pipeline.graph import (
     OUTPUT_PREFIXES,
     build,
@@ -33,7 +32,7 @@ from pipeline.graph import (
 )
 from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
-from pipeline.job_server import stop_job_servers
+from pipeline.job_server import LocalFlinkRunner, stop_job_servers
 from pipeline.options import WirenewsOptions, parse_options
 from pipeline.runner import choose_runner, use_every_core
 from transforms.dedup import BAND_ENTRIES, FINGERPRINTS
@@ -100,7 +99,6 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
             raise WirenewsError(message)
     streaming = is_streaming(options)
     options.view_as(StandardOptions).streaming = streaming
-    on_flink = is_flink(options)  # read now: a portable runner unsets --runner as it runs
     if not streaming:
         for folder in {wirenews.output, dead_letter_target(wirenews)}:
             if not is_kafka_url(folder):
@@ -119,6 +117,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     if state == PipelineState.DONE:
         outputs.after_success()
     counters = job_counters(result)
+    flink_cancelled = isinstance(runner, LocalFlinkRunner) and state == PipelineState.CANCELLED
     return JobReport(
         state=str(state),
         streaming=streaming,
@@ -129,15 +128,15 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         elapsed_seconds=time.monotonic() - started,
         result=result,
         dedup_state=(counters.get(BAND_ENTRIES, 0), counters.get(FINGERPRINTS, 0)),
-        counted=bool(counters) or not (on_flink and state == PipelineState.CANCELLED),
+        counted=bool(counters) or not flink_cancelled,
     )
 
 
 @contextlib.contextmanager
 def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGINT and SIGTERM set ``stop`` instead of ending the process, while inside."""
-    handler = functools.partial(_asked_to_stop, stop, stop_job_servers)
-    previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
+    asked = functools.partial(_asked_to_stop, stop, stop_job_servers)
+    previous = {sig: signal.signal(sig, asked) for sig in _STOP_SIGNALS}
     try:
         yield
     finally:
