@@ -3,9 +3,10 @@
 Batch: ``wirenews run`` over N synthetic articles (bench/corpus.py), sampling the
 summed RSS of the job's whole process tree (workers included) every 0.2 s.
 Stream: a streaming run on Prism fed M articles at ``--rate`` a second; RSS of
-the tree (Prism included) after every 10% of them, to show whether it levels
-off (dedup state expires after ``--dedup-horizon``) or keeps growing, and the
-dedup state the stream held when stopped (its summary line).
+the tree (and of Prism alone) and the CPU time it has used after every 10% of
+them, to show whether memory levels off (dedup state expires after
+``--dedup-horizon``) or keeps growing, and the dedup state the stream held when
+stopped (its summary line).
 
     .venv/bin/python bench/memory.py [--batch-articles 10000] [--stream-articles 100000]
         [--dedup-horizon 7d] [--rate 10]
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from broker import KafkaProducer, local_broker
 from corpus import synthetic_articles, write_jsonl
@@ -34,27 +36,43 @@ MIB = 1024 * 1024
 SETTLE_SECONDS = 20.0
 
 
-def tree_rss(root: int) -> int:
-    """Bytes of resident memory of ``root`` and every process below it (from /proc)."""
+class Process(NamedTuple):
+    """One process of a job's tree, as /proc shows it."""
+
+    name: str
+    rss_bytes: int
+    cpu_seconds: float
+
+
+def job_tree(root: int) -> list[Process]:
+    """``root`` and every process below it (from /proc)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
+    found: dict[int, Process] = {}
+    page, ticks = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            name, stat = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
             statm = (entry / "statm").read_text().split()
         except OSError:
             continue
-        children.setdefault(int(stat[1]), []).append(int(entry.name))
-        rss[int(entry.name)] = int(statm[1]) * page
-    total, todo = 0, [root]
+        fields = stat.split()  # from the state on: utime and stime are the 12th and 13th
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        found[int(entry.name)] = Process(name, int(statm[1]) * page, cpu)
+    tree, todo = [], [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        if pid in found:
+            tree.append(found[pid])
         todo.extend(children.get(pid, []))
-    return total
+    return tree
+
+
+def tree_rss(root: int) -> int:
+    """Bytes of resident memory of ``root`` and every process below it."""
+    return sum(process.rss_bytes for process in job_tree(root))
 
 
 def batch_peak(count: int) -> dict[str, float]:
@@ -102,8 +120,17 @@ def stream_growth(count: int, horizon: str, rate: float) -> dict[str, object]:
                     "memory", key=article["id"].encode(), value=json.dumps(article).encode()
                 )
                 if number % step == 0:
-                    samples.append((number, round(tree_rss(job.pid) / MIB)))
-                    print(f"after {number} articles fed: {samples[-1][1]} MiB", flush=True)
+                    tree = job_tree(job.pid)
+                    sample = {
+                        "articles": number,
+                        "rss_mib": round(sum(p.rss_bytes for p in tree) / MIB),
+                        "prism_rss_mib": round(
+                            sum(p.rss_bytes for p in tree if p.name == "prism") / MIB
+                        ),
+                        "cpu_seconds": round(sum(p.cpu_seconds for p in tree)),
+                    }
+                    samples.append(sample)
+                    print(f"after {number} articles fed: {sample}", flush=True)
             producer.flush()
             time.sleep(SETTLE_SECONDS)  # the last articles through, before the summary
         finally:
@@ -113,13 +140,12 @@ def stream_growth(count: int, horizon: str, rate: float) -> dict[str, object]:
             summary, _ = job.communicate(timeout=120)
             producer.close()
             broker.stop(state)
-    held = re.search(r"dedup state held: ([\d,]+) band entries, ([\d,]+) fingerprints", summary)
-    bands, prints = (int(n.replace(",", "")) for n in held.groups()) if held else (None, None)
+    held = re.search(r"dedup state held: ([\d,]+) fingerprints", summary)
+    prints = int(held[1].replace(",", "")) if held else None
     return {
         "stream_articles": count,
         "dedup_horizon": horizon,
-        "stream_rss_mib": samples,
-        "held_band_entries": bands,
+        "stream_samples": samples,
         "held_fingerprints": prints,
         "summary": summary.strip().splitlines()[-1] if summary.strip() else None,
     }

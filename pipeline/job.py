@@ -35,7 +35,7 @@ from pipeline.io.kafka_client import is_kafka_url
 from pipeline.job_server import LocalFlinkRunner, stop_job_servers
 from pipeline.options import WirenewsOptions, parse_options
 from pipeline.runner import choose_runner, use_every_core
-from transforms.dedup import BAND_ENTRIES, FINGERPRINTS
+from transforms.dedup import FINGERPRINTS
 from transforms.errors import WirenewsError
 from transforms.metrics import NAMESPACE
 
@@ -57,8 +57,8 @@ class JobReport:
     dead_letters: int
     elapsed_seconds: float
     result: PipelineResult
-    # A stream's dedup state when it stopped: band entries and fingerprints not yet expired.
-    dedup_state: tuple[int, int] = (0, 0)
+    # A stream's dedup state when it stopped: the fingerprints not yet expired.
+    held_fingerprints: int = 0
     # False when the runner kept its counters to itself: Flink reports none for a cancelled stream.
     counted: bool = True
 
@@ -80,8 +80,7 @@ class JobReport:
             f"in {self.elapsed_seconds:.1f} s ({rate:,.1f} articles/s)"
         )
         if self.streaming:
-            bands, prints = self.dedup_state
-            line += f"; dedup state held: {bands:,} band entries, {prints:,} fingerprints"
+            line += f"; dedup state held: {self.held_fingerprints:,} fingerprints"
         return line
 
 
@@ -127,7 +126,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         dead_letters=counters.get("write_dead_letters.ok", 0),
         elapsed_seconds=time.monotonic() - started,
         result=result,
-        dedup_state=(counters.get(BAND_ENTRIES, 0), counters.get(FINGERPRINTS, 0)),
+        held_fingerprints=counters.get(FINGERPRINTS, 0),
         counted=bool(counters) or not flink_cancelled,
     )
 

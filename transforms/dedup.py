@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import apache_beam as beam
-from apache_beam.coders import BooleanCoder, PickleCoder
+from apache_beam.coders import BooleanCoder, PickleCoder, StrUtf8Coder, TupleCoder, VarIntCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
@@ -29,6 +29,7 @@ from apache_beam.transforms.userstate import (
     TimerSpec,
     on_timer,
 )
+from apache_beam.transforms.window import GlobalWindows, IntervalWindow, SlidingWindows
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from transforms.metrics import NAMESPACE, StepMetrics
@@ -36,7 +37,6 @@ from transforms.records import Article, Dedup, Duplicate
 from transforms.similarity import Fingerprint, band_keys, compare, fingerprint, original_first
 
 __all__ = [
-    "BAND_ENTRIES",
     "FINGERPRINTS",
     "DeduplicateArticles",
     "DeduplicateStream",
@@ -271,14 +271,10 @@ _RECHECK = Duration(seconds=1)
 # their verdicts carry that).
 _ASKED_AFTER = Duration(micros=1000)
 _COLLECTED_AFTER = Duration(micros=2000)
-# The state a stream holds until the horizon: up by one when an entry is kept, down
-# when it expires. Their sum is what is held now (``JobReport.dedup_state``).
-BAND_ENTRIES = "dedup.state.band_entries"
+# Fingerprints a stream holds until the horizon: up by one when one is kept, down when
+# it expires; the sum is what is held now (``JobReport.held_fingerprints``). Band
+# entries go with their window, which no counter sees.
 FINGERPRINTS = "dedup.state.fingerprints"
-
-
-def _held(name: str) -> Any:
-    return Metrics.counter(NAMESPACE, name)
 
 
 def _single(bag: Any) -> Any:
@@ -293,41 +289,62 @@ def _single(bag: Any) -> Any:
 
 
 class _BandFn(beam.DoFn):
-    """Per band key: the first article seen is the bucket's original, until the horizon passes.
+    """Per band key and window: names the first article seen within the horizon as original.
+
+    Band entries live in sliding windows two horizons long, starting every horizon, so
+    an article's bands fall in two windows: the older one, begun at least a horizon
+    before it, holds every entry of the last horizon and answers; the newer one only
+    takes the entry, for the articles of the next horizon. Entries keep their event
+    time, and only those within the horizon of the asking article count, as for
+    fingerprints. A window's state goes whole once the watermark passes its end: no
+    timer per band, and on Prism, which keeps a cleared key for ever in the global
+    window, no key that outlives its window.
 
     Only a band that names a candidate replies: most bands of most articles have
     nothing to say, and a silent band costs the asker nothing.
     """
 
-    FIRST = BagStateSpec("first", PickleCoder())  # one member: a bag is written without a clear
-    EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+    # (member key, event time in micros), in the order seen
+    MEMBERS = BagStateSpec("members", TupleCoder([StrUtf8Coder(), VarIntCoder()]))
 
     def __init__(self, horizon: Duration) -> None:
         self._horizon = horizon
-
-    def setup(self) -> None:
-        self._held = _held(BAND_ENTRIES)
 
     def process(
         self,
         element: tuple[str, str],
         timestamp: Timestamp = beam.DoFn.TimestampParam,
-        first: Any = beam.DoFn.StateParam(FIRST),  # noqa: B008 - Beam's idiom
-        expiry: Any = beam.DoFn.TimerParam(EXPIRY),  # noqa: B008
+        window: IntervalWindow = beam.DoFn.WindowParam,
+        members: Any = beam.DoFn.StateParam(MEMBERS),  # noqa: B008 - Beam's idiom
     ) -> Iterator[tuple[str, tuple[str, str]]]:
         _band, member = element
-        original = _single(first)
-        if original is None:
-            first.add(member)
-            expiry.set(timestamp + self._horizon)
-            self._held.inc()
-        elif original != member:
+        members.add((member, timestamp.micros))
+        since = timestamp - self._horizon
+        if window.start > since:  # the newer window: kept, not asked
+            return
+        after = since.micros
+        original = next((key for key, micros in members.read() if micros > after), member)
+        if original != member:
             yield member, (_REPLY, original)
 
-    @on_timer(EXPIRY)
-    def expire(self, first: Any = beam.DoFn.StateParam(FIRST)) -> None:  # noqa: B008
-        first.clear()  # set only with an entry, so there is one to clear
-        self._held.dec()
+
+class _BandIndex(beam.PTransform):
+    """``(band, member key)`` → ``(member key, ("reply", original key))``, in the global window."""
+
+    def __init__(self, horizon_seconds: int) -> None:
+        super().__init__()
+        self._horizon_seconds = horizon_seconds
+
+    def expand(self, bands: beam.PCollection) -> beam.PCollection:
+        """Window the entries by horizon, answer from the older window, leave the windows."""
+        seconds = self._horizon_seconds
+        return (
+            bands
+            | "Windows" >> beam.WindowInto(SlidingWindows(size=2 * seconds, period=seconds))
+            | "FirstSeen"
+            >> beam.ParDo(_BandFn(Duration(seconds=seconds))).with_input_types(tuple[str, str])
+            | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
+        )
 
 
 class _AskFn(beam.DoFn):
@@ -400,7 +417,7 @@ class _CompareFn(beam.DoFn):
         self._horizon = horizon
 
     def setup(self) -> None:
-        self._held = _held(FINGERPRINTS)
+        self._held = Metrics.counter(NAMESPACE, FINGERPRINTS)
 
     def process(  # noqa: PLR0917 - Beam passes state and timers as parameters
         self,
@@ -510,8 +527,10 @@ class DeduplicateStream(beam.PTransform):
 
     A copy that arrives after its original is its duplicate, even when it was
     published earlier (it joins the cluster rather than starting a new one).
-    Every piece of state expires ``horizon`` after its article's event time, so
-    memory stays bounded in a stream that never ends. Its input must not be late:
+    An article is matched against the articles of at least the last ``horizon``
+    of event time: fingerprints expire a horizon after their article, band entries
+    with their window (one to two horizons), so memory stays bounded in a stream
+    that never ends. Its input must not be late:
     a late article can be decided before its bands answer, and miss its original.
     """
 
@@ -521,6 +540,7 @@ class DeduplicateStream(beam.PTransform):
             message = f"horizon_seconds must be positive, got {horizon_seconds}"
             raise ValueError(message)
         self._keep = keep
+        self._horizon_seconds = horizon_seconds
         self._horizon = Duration(seconds=horizon_seconds)
 
     def expand(self, articles: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
@@ -534,7 +554,7 @@ class DeduplicateStream(beam.PTransform):
             >> beam.MapTuple(lambda band, member: (band, member[0])).with_output_types(
                 tuple[str, str]
             )
-            | "Bands" >> beam.ParDo(_BandFn(self._horizon)).with_input_types(tuple[str, str])
+            | "Bands" >> _BandIndex(self._horizon_seconds)
         )
         asks = (
             (prints | "PrintsToAsk" >> beam.Map(_tagged(_PRINT)), replies)

@@ -9,7 +9,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 import fastavro
@@ -28,9 +27,6 @@ from tests.conftest import (
     story_body,
 )
 from tests.integration.chaos import stop_as_a_terminal_would
-from transforms.parse import parse_record
-from transforms.records import MediaType, Origin, RawRecord
-from transforms.similarity import band_keys, fingerprint
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -284,19 +280,12 @@ def test_stream_dedup_first_seen_wins_and_forgets_after_the_horizon(
     articles = {a["id"]: a for a in read_avro(out, "articles")}
     assert set(articles) == {"first-seen", "other-story", "after-horizon"}
     # Expired state is gone, not only ignored: what the stream holds when it stops is at most
-    # the last article's (its entries may not be counted yet), where four were kept.
+    # the last article's fingerprint (it may not be counted yet), where four were kept.
     summary = log.read_text().strip().splitlines()[-1]
     # Counted at all (read 4), then what is held.
-    held = re.search(r"read 4 records: .* held: (\d+) band entries, (\d+) fingerprints", summary)
+    held = re.search(r"read 4 records: .* held: (\d+) fingerprints", summary)
     assert held, f"no counters in the summary: {summary}"
-    bands, prints = int(held[1]), int(held[2])
-    last = parse_record(
-        RawRecord(article_json(id="after-horizon", body=body), Origin.file("t", 1), MediaType.JSON),
-        ingested_at=datetime.now(timezone.utc),
-    )
-    print_ = fingerprint(last.id, last.body, last.content_hash, last.published_at)
-    assert 0 <= bands <= len(band_keys(print_))
-    assert 0 <= prints <= 1
+    assert 0 <= int(held[1]) <= 1
     assert articles["after-horizon"]["dedup"] == {
         "cluster_id": "after-horizon",
         "duplicate_of": None,

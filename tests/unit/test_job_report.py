@@ -19,7 +19,7 @@ def _report(*, counted: bool = True, streaming: bool = True) -> JobReport:
         dead_letters=0,
         elapsed_seconds=5.0,
         result=None,  # type: ignore[arg-type] - the summary never reads it
-        dedup_state=(36, 1),
+        held_fingerprints=3,
         counted=counted,
     )
 
@@ -27,7 +27,7 @@ def _report(*, counted: bool = True, streaming: bool = True) -> JobReport:
 def test_a_stream_says_what_it_read_and_the_dedup_state_it_held() -> None:
     assert _report().summary() == (
         "CANCELLED: read 15 records: 13 articles, 2 duplicates, 0 dead letters, in 5.0 s "
-        "(3.0 articles/s); dedup state held: 36 band entries, 1 fingerprints"
+        "(3.0 articles/s); dedup state held: 3 fingerprints"
     )
 
 
