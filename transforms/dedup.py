@@ -402,8 +402,8 @@ class _AskFn(beam.DoFn):
 class _CompareFn(beam.DoFn):
     """Per article: keeps its fingerprint for the horizon and answers comparisons with it.
 
-    An ask can still arrive just after the fingerprint expired: a band answered
-    before its own entry expired, and the asker waited for the watermark. For one
+    An ask can still arrive just after the fingerprint expired: a band named the
+    article just within the horizon, and the asker waited for the watermark. For one
     more horizon such asks get "not a duplicate" at once, from a small tombstone;
     without it the asker's collector would wait, and hold the watermark, for ever.
     """
@@ -527,11 +527,15 @@ class DeduplicateStream(beam.PTransform):
 
     A copy that arrives after its original is its duplicate, even when it was
     published earlier (it joins the cluster rather than starting a new one).
-    An article is matched against the articles of at least the last ``horizon``
-    of event time: fingerprints expire a horizon after their article, band entries
-    with their window (one to two horizons), so memory stays bounded in a stream
-    that never ends. Its input must not be late:
-    a late article can be decided before its bands answer, and miss its original.
+    An article is matched against the articles of the last ``horizon`` of event
+    time: fingerprints expire a horizon after their article, band entries with
+    their window (one to two horizons later), so memory stays bounded in a stream
+    that never ends. A band names the first article seen within the horizon, which
+    may itself be a copy of an older one. Its input must not be late: a late article
+    can be decided before its bands answer, and miss its original. Two articles seen
+    out of event-time order on either side of a multiple of the horizon (since the
+    epoch) do not see each other: the later-stamped one was stored only in windows
+    the other does not read.
     """
 
     def __init__(self, *, keep: bool = False, horizon_seconds: int = 7 * 24 * 3600) -> None:

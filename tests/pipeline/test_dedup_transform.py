@@ -141,18 +141,30 @@ def test_a_band_names_the_first_article_seen_within_the_horizon(
     """The band index alone, with a 10 s horizon, on Prism: entries live in 20 s windows.
 
     "b", 8 s after "a", is answered with "a". "c" comes 11 s after "a", which its
-    window still holds but the horizon has passed, so "b" answers it; "d" gets "c",
-    the only one within 10 s; "e" finds no one within the horizon, and no reply.
+    window still holds but the horizon has passed, so "b" answers it. "d" gets "c";
+    "e" finds no one in its window. "f" comes exactly a horizon after "e": too late
+    for it. "g" gets "f"; "h", exactly on a window's start, reads the window that
+    began a horizon before it, and gets "g" ("f" is exactly a horizon old).
     """
     stream = ScriptedStream()
-    for second, member in ((1, "a"), (9, "b"), (12, "c"), (21, "d"), (40, "e")):
+    arrivals = (
+        (1, "a"),
+        (9, "b"),
+        (12, "c"),
+        (21, "d"),
+        (40, "e"),
+        (50, "f"),
+        (55, "g"),
+        (60, "h"),
+    )
+    for second, member in arrivals:
         stream = stream.add_elements([TimestampedValue(("band", member), second)])
         stream = stream.advance_watermark_to(second)
     with make_pipeline("--streaming") as p:
         replies = p | stream.advance_watermark_to_infinity() | _BandIndex(horizon_seconds=10)
         assert_that(
             replies | beam.MapTuple(lambda member, reply: (member, reply[1])),
-            equal_to([("b", "a"), ("c", "b"), ("d", "c")]),
+            equal_to([("b", "a"), ("c", "b"), ("d", "c"), ("g", "f"), ("h", "g")]),
         )
 
 
