@@ -291,14 +291,16 @@ def _single(bag: Any) -> Any:
 class _BandFn(beam.DoFn):
     """Per band key and window: names the first article seen within the horizon as original.
 
-    Band entries live in sliding windows two horizons long, starting every horizon, so
-    an article's bands fall in two windows: the older one, begun at least a horizon
-    before it, holds every entry of the last horizon and answers; the newer one only
-    takes the entry, for the articles of the next horizon. Entries keep their event
-    time, and only those within the horizon of the asking article count, as for
-    fingerprints. A window's state goes whole once the watermark passes its end: no
-    timer per band, and on Prism, which keeps a cleared key for ever in the global
-    window, no key that outlives its window.
+    Band entries live in sliding windows three horizons long, starting every horizon,
+    so an article's bands fall in three windows. The middle one, begun between one
+    and two horizons before it, holds every entry from a horizon before the article
+    to a horizon after it (one seen earlier though stamped later, from a partition
+    ahead of the others, included), and answers; the other two only take the entry,
+    for the articles of the horizons around. Entries keep their event time, and only
+    those within the horizon of the asking article count, as for fingerprints. A
+    window's state goes whole once the watermark passes its end: no timer per band,
+    and on Prism, which keeps a cleared key for ever in the global window, no key
+    that outlives its window.
 
     Only a band that names a candidate replies: most bands of most articles have
     nothing to say, and a silent band costs the asker nothing.
@@ -320,7 +322,7 @@ class _BandFn(beam.DoFn):
         _band, member = element
         members.add((member, timestamp.micros))
         since = timestamp - self._horizon
-        if window.start > since:  # the newer window: kept, not asked
+        if not since - self._horizon < window.start <= since:  # not the middle one
             return
         after = since.micros
         original = next((key for key, micros in members.read() if micros > after), member)
@@ -336,11 +338,11 @@ class _BandIndex(beam.PTransform):
         self._horizon_seconds = horizon_seconds
 
     def expand(self, bands: beam.PCollection) -> beam.PCollection:
-        """Window the entries by horizon, answer from the older window, leave the windows."""
+        """Window the entries by horizon, answer from the middle window, leave the windows."""
         seconds = self._horizon_seconds
         return (
             bands
-            | "Windows" >> beam.WindowInto(SlidingWindows(size=2 * seconds, period=seconds))
+            | "Windows" >> beam.WindowInto(SlidingWindows(size=3 * seconds, period=seconds))
             | "FirstSeen"
             >> beam.ParDo(_BandFn(Duration(seconds=seconds))).with_input_types(tuple[str, str])
             | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
@@ -529,13 +531,10 @@ class DeduplicateStream(beam.PTransform):
     published earlier (it joins the cluster rather than starting a new one).
     An article is matched against the articles of the last ``horizon`` of event
     time: fingerprints expire a horizon after their article, band entries with
-    their window (one to two horizons later), so memory stays bounded in a stream
+    their window (two to three horizons later), so memory stays bounded in a stream
     that never ends. A band names the first article seen within the horizon, which
     may itself be a copy of an older one. Its input must not be late: a late article
-    can be decided before its bands answer, and miss its original. Two articles seen
-    out of event-time order on either side of a multiple of the horizon (since the
-    epoch) do not see each other: the later-stamped one was stored only in windows
-    the other does not read.
+    can be decided before its bands answer, and miss its original.
     """
 
     def __init__(self, *, keep: bool = False, horizon_seconds: int = 7 * 24 * 3600) -> None:

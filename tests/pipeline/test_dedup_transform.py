@@ -138,13 +138,15 @@ def test_an_ask_just_after_its_original_expired_is_answered_at_once() -> None:
 def test_a_band_names_the_first_article_seen_within_the_horizon(
     make_pipeline: Callable,
 ) -> None:
-    """The band index alone, with a 10 s horizon, on Prism: entries live in 20 s windows.
+    """The band index alone, with a 10 s horizon, on Prism: entries live in 30 s windows.
 
     "b", 8 s after "a", is answered with "a". "c" comes 11 s after "a", which its
     window still holds but the horizon has passed, so "b" answers it. "d" gets "c";
     "e" finds no one in its window. "f" comes exactly a horizon after "e": too late
     for it. "g" gets "f"; "h", exactly on a window's start, reads the window that
-    began a horizon before it, and gets "g" ("f" is exactly a horizon old).
+    began a horizon before it, and gets "g" ("f" is exactly a horizon old). Then
+    two come out of order across a window's start, as from partitions read apart
+    (both ahead of the watermark, so neither is late): one of them must name the other.
     """
     stream = ScriptedStream()
     arrivals = (
@@ -160,11 +162,26 @@ def test_a_band_names_the_first_article_seen_within_the_horizon(
     for second, member in arrivals:
         stream = stream.add_elements([TimestampedValue(("band", member), second)])
         stream = stream.advance_watermark_to(second)
+    stream = stream.add_elements([TimestampedValue(("band", "y"), 81)]).advance_watermark_to(75)
+    stream = stream.add_elements([TimestampedValue(("band", "x"), 78)])
     with make_pipeline("--streaming") as p:
-        replies = p | stream.advance_watermark_to_infinity() | _BandIndex(horizon_seconds=10)
+        replies = (
+            p
+            | stream.advance_watermark_to_infinity()
+            | _BandIndex(horizon_seconds=10)
+            | beam.MapTuple(lambda member, reply: (member, reply[1]))
+        )
         assert_that(
-            replies | beam.MapTuple(lambda member, reply: (member, reply[1])),
+            replies | "InOrder" >> beam.Filter(lambda pair: not {"x", "y"} & set(pair)),
             equal_to([("b", "a"), ("c", "b"), ("d", "c"), ("g", "f"), ("h", "g")]),
+            label="in order",
+        )
+        assert_that(
+            replies
+            | "OutOfOrder" >> beam.Filter(lambda pair: bool({"x", "y"} & set(pair)))
+            | beam.Map(lambda pair: tuple(sorted(pair))),
+            equal_to([("x", "y")]),
+            label="out of order",
         )
 
 
