@@ -33,16 +33,18 @@ def kcat_values(bootstrap: str, topic: str) -> list[tuple[bytes, bytes, dict[str
         check=True,
         timeout=60,
     ).stdout
-    described = (
-        subprocess.run(  # JSON per message, for the headers; payloads are binary
+    # JSON per message, for the headers. Payloads are binary: split on newlines alone, as
+    # bytes (str.splitlines also splits at U+0085 and U+2028, which a payload can hold).
+    described = [
+        line.decode("utf-8", "replace")
+        for line in subprocess.run(
             [kcat, "-C", "-b", bootstrap, "-t", topic, "-e", "-q", "-J"],
             capture_output=True,
             check=True,
             timeout=60,
-        )
-        .stdout.decode("utf-8", "replace")
-        .splitlines()
-    )
+        ).stdout.split(b"\n")
+        if line
+    ]
     messages, position = [], 0
     for line in described:
         colon = framed.index(b":", position)
