@@ -333,18 +333,17 @@ class _BandFn(beam.DoFn):
 class _BandIndex(beam.PTransform):
     """``(band, member key)`` → ``(member key, ("reply", original key))``, in the global window."""
 
-    def __init__(self, horizon_seconds: int) -> None:
+    def __init__(self, horizon: Duration) -> None:
         super().__init__()
-        self._horizon_seconds = horizon_seconds
+        self._horizon = horizon
 
     def expand(self, bands: beam.PCollection) -> beam.PCollection:
         """Window the entries by horizon, answer from the middle window, leave the windows."""
-        seconds = self._horizon_seconds
+        horizon = self._horizon
         return (
             bands
-            | "Windows" >> beam.WindowInto(SlidingWindows(size=3 * seconds, period=seconds))
-            | "FirstSeen"
-            >> beam.ParDo(_BandFn(Duration(seconds=seconds))).with_input_types(tuple[str, str])
+            | "Windows" >> beam.WindowInto(SlidingWindows(size=3 * horizon, period=horizon))
+            | "FirstSeen" >> beam.ParDo(_BandFn(horizon)).with_input_types(tuple[str, str])
             | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
         )
 
@@ -543,7 +542,6 @@ class DeduplicateStream(beam.PTransform):
             message = f"horizon_seconds must be positive, got {horizon_seconds}"
             raise ValueError(message)
         self._keep = keep
-        self._horizon_seconds = horizon_seconds
         self._horizon = Duration(seconds=horizon_seconds)
 
     def expand(self, articles: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
@@ -557,7 +555,7 @@ class DeduplicateStream(beam.PTransform):
             >> beam.MapTuple(lambda band, member: (band, member[0])).with_output_types(
                 tuple[str, str]
             )
-            | "Bands" >> _BandIndex(self._horizon_seconds)
+            | "Bands" >> _BandIndex(self._horizon)
         )
         asks = (
             (prints | "PrintsToAsk" >> beam.Map(_tagged(_PRINT)), replies)

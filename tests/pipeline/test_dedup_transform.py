@@ -168,7 +168,7 @@ def test_a_band_names_the_first_article_seen_within_the_horizon(
         replies = (
             p
             | stream.advance_watermark_to_infinity()
-            | _BandIndex(horizon_seconds=10)
+            | _BandIndex(Duration(seconds=10))
             | beam.MapTuple(lambda member, reply: (member, reply[1]))
         )
         assert_that(
