@@ -136,7 +136,7 @@ def _process(
     ) | "CollectDeadLetters" >> beam.Flatten()
     if wirenews.dedup == "off":
         articles = parsed[ParseArticles.ARTICLES] | "Annotate" >> AnnotateArticles(
-            wirenews.spacy_model
+            wirenews.spacy_model, processes=wirenews.nlp_processes or 0
         )
         return JobOutputs(articles, dead_letters, after_success)
     keep = wirenews.duplicates == "keep"
@@ -148,7 +148,7 @@ def _process(
     deduped = parsed[ParseArticles.ARTICLES] | "Deduplicate" >> deduplicate
     # NLP after dedup: dropped copies are not worth the model's time.
     articles = deduped[DeduplicateArticles.ARTICLES] | "Annotate" >> AnnotateArticles(
-        wirenews.spacy_model
+        wirenews.spacy_model, processes=wirenews.nlp_processes or 0
     )
     return JobOutputs(
         articles=articles,

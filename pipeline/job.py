@@ -34,7 +34,7 @@ from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
 from pipeline.job_server import LocalFlinkRunner, stop_job_servers
 from pipeline.options import WirenewsOptions, parse_options
-from pipeline.runner import choose_runner, use_every_core
+from pipeline.runner import choose_runner, offload_nlp, use_every_core
 from transforms.dedup import FINGERPRINTS
 from transforms.errors import WirenewsError
 from transforms.metrics import NAMESPACE
@@ -108,6 +108,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     # signal and leaving Prism running without it.
     with _stopping_on_signals(stop) if streaming else contextlib.nullcontext():
         runner = choose_runner(options)
+        offload_nlp(runner, options)
         pipeline = beam.Pipeline(runner=runner, options=options)
         outputs = build(pipeline, options)
         use_every_core(runner, options, outputs.input_bytes)

@@ -31,6 +31,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        message = f"must be 0 or more, got {text}"
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -144,6 +152,15 @@ class WirenewsOptions(PipelineOptions):
             metavar="NAME",
             help="Installed spaCy pipeline for entities (default: %(default)s, the PyPI "
             "copy of en_core_web_sm 3.8.0).",
+        )
+        flag(
+            "nlp-processes",
+            type=_non_negative_int,
+            default=None,
+            metavar="N",
+            help="Run spaCy in N helper processes beside each SDK worker (0: in the worker). "
+            "Default: one per core but one where every step shares one Python process (a "
+            "stream on Prism, an embedded Flink), else 0.",
         )
         flag(
             "max-record-bytes",

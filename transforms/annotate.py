@@ -9,11 +9,12 @@ same canonical names, its quotations and speakers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
+from spacy.language import Language
 from spacy.tokens import Doc
 
 from transforms.entities import (
@@ -25,10 +26,11 @@ from transforms.entities import (
 )
 from transforms.metrics import StepMetrics
 from transforms.nlp import DEFAULT_MODEL, check_model
+from transforms.nlp_processes import AnnotatorProcesses, shared_annotator
 from transforms.quotes import find_quotes
 from transforms.records import Article
 
-__all__ = ["AnnotateArticles", "ExtractEntities", "ExtractQuotes", "annotate"]
+__all__ = ["AnnotateArticles", "ExtractEntities", "ExtractQuotes", "annotate", "annotate_batch"]
 
 ENGLISH = "en"
 
@@ -51,53 +53,80 @@ def annotate(
     return dataclasses.replace(article, **changes)
 
 
-class _AnnotateFn(beam.DoFn):
-    """A batch of articles through ``nlp.pipe`` at once; the model is loaded once per process."""
+def annotate_batch(
+    nlp: Language, articles: Sequence[Article], *, entities: bool = True, quotes: bool = True
+) -> list[Article]:
+    """The articles in order, the English ones annotated from one ``nlp.pipe`` over their texts."""
+    texts: list[str] = []
+    owners: list[tuple[int, int | None]] = []  # (article, body offset; None for the headline)
+    for number, article in enumerate(articles):
+        if article.language != ENGLISH:
+            continue  # not run through an English model: nothing rather than wrong answers
+        if article.headline:
+            texts.append(article.headline)
+            owners.append((number, None))
+        for offset, text in chunks(article.body):
+            texts.append(text)
+            owners.append((number, offset))
+    headlines: dict[int, Doc] = {}
+    bodies: dict[int, list[tuple[int, Doc]]] = {}
+    for (number, offset), doc in zip(owners, nlp.pipe(texts, batch_size=64), strict=True):
+        if offset is None:
+            headlines[number] = doc
+        else:
+            bodies.setdefault(number, []).append((offset, doc))
+    return [
+        annotate(article, headlines.get(number), bodies[number], entities=entities, quotes=quotes)
+        if number in bodies
+        else article
+        for number, article in enumerate(articles)
+    ]
 
-    def __init__(self, model: str, *, entities: bool, quotes: bool) -> None:
+
+class _AnnotateFn(beam.DoFn):
+    """A batch of articles through ``nlp.pipe`` at once; the model is loaded once per process.
+
+    With ``processes``, spaCy runs in that many helper processes of the worker
+    instead (:class:`transforms.nlp_processes.AnnotatorProcesses`).
+    """
+
+    def __init__(self, model: str, *, entities: bool, quotes: bool, processes: int) -> None:
         self._model = model
         self._entities = entities
         self._quotes = quotes
+        self._processes = processes
 
     def setup(self) -> None:
-        self._nlp = entity_pipeline(self._model)
         self._metrics = StepMetrics("nlp")
+        self._helpers: AnnotatorProcesses | None = None
+        if self._processes:
+            self._helpers = shared_annotator(
+                self._processes, self._model, entities=self._entities, quotes=self._quotes
+            )
+        else:
+            self._nlp = entity_pipeline(self._model)
 
     def process(self, stamped: list[tuple[Article, Timestamp]]) -> Iterator[TimestampedValue]:
         self._metrics.received(len(stamped))
-        texts: list[str] = []
-        owners: list[tuple[int, int | None]] = []  # (article, body offset; None for the headline)
-        for number, (article, _timestamp) in enumerate(stamped):
-            if article.language != ENGLISH:
-                continue  # not run through an English model: nothing rather than wrong answers
-            if article.headline:
-                texts.append(article.headline)
-                owners.append((number, None))
-            for offset, text in chunks(article.body):
-                texts.append(text)
-                owners.append((number, offset))
-        headlines: dict[int, Doc] = {}
-        bodies: dict[int, list[tuple[int, Doc]]] = {}
-        for (number, offset), doc in zip(owners, self._nlp.pipe(texts, batch_size=64), strict=True):
-            if offset is None:
-                headlines[number] = doc
-            else:
-                bodies.setdefault(number, []).append((offset, doc))
-        for number, (article, timestamp) in enumerate(stamped):
-            if number in bodies:
-                article = annotate(  # noqa: PLW2901
-                    article,
-                    headlines.get(number),
-                    bodies[number],
-                    entities=self._entities,
-                    quotes=self._quotes,
-                )
+        articles = [article for article, _timestamp in stamped]
+        if self._helpers is not None:
+            annotated = self._helpers.annotate(articles)
+        else:
+            annotated = annotate_batch(
+                self._nlp, articles, entities=self._entities, quotes=self._quotes
+            )
+        for article, (_article, timestamp) in zip(annotated, stamped, strict=True):
             self._metrics.ok()
             yield TimestampedValue(article, timestamp)
 
 
 class AnnotateArticles(beam.PTransform):
-    """``PCollection[Article]`` → the same articles with entities and quotes (English only)."""
+    """``PCollection[Article]`` → the same articles with entities and quotes (English only).
+
+    ``processes``: spaCy runs in that many helper processes per worker (0: in the
+    worker). Worth it where one Python process runs every step, as a stream on
+    the local runners does: there the NLP and dedup share one interpreter lock.
+    """
 
     def __init__(
         self,
@@ -106,6 +135,7 @@ class AnnotateArticles(beam.PTransform):
         entities: bool = True,
         quotes: bool = True,
         batch_size: int = 64,
+        processes: int = 0,
     ) -> None:
         super().__init__()
         check_model(model)
@@ -113,6 +143,7 @@ class AnnotateArticles(beam.PTransform):
         self._entities = entities
         self._quotes = quotes
         self._batch_size = batch_size
+        self._processes = processes
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         """Batch the articles and run each batch through spaCy once."""
@@ -122,7 +153,14 @@ class AnnotateArticles(beam.PTransform):
             | "KeepTime" >> beam.Map(lambda article, t=beam.DoFn.TimestampParam: (article, t))
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
             | "NLP"
-            >> beam.ParDo(_AnnotateFn(self._model, entities=self._entities, quotes=self._quotes))
+            >> beam.ParDo(
+                _AnnotateFn(
+                    self._model,
+                    entities=self._entities,
+                    quotes=self._quotes,
+                    processes=self._processes,
+                )
+            )
         )
 
 

@@ -2,6 +2,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import article_json
@@ -46,14 +47,17 @@ def test_quotes_are_attributed_to_canonical_speakers(make_pipeline: Callable) ->
         )
 
 
-def test_one_pass_fills_entities_and_quotes_and_keeps_times(make_pipeline: Callable) -> None:
+@pytest.mark.parametrize("processes", [0, 1], ids=["in the worker", "in a helper process"])
+def test_one_pass_fills_entities_and_quotes_and_keeps_times(
+    make_pipeline: Callable, processes: int
+) -> None:
     stamp = 1_700_000_000
     with make_pipeline() as p:
         found = (
             p
             | beam.Create([article("q-2", BODY)])
             | beam.Map(lambda a: beam.window.TimestampedValue(a, stamp))
-            | AnnotateArticles(batch_size=4)
+            | AnnotateArticles(batch_size=4, processes=processes)
             | beam.Map(
                 lambda a, t=beam.DoFn.TimestampParam: (
                     len(a.quotes),

@@ -1,4 +1,4 @@
-"""How a batch job on this machine is spread over its cores (pipeline.runner)."""
+"""How a job on this machine is spread over its cores (pipeline.runner)."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 from pipeline.io.file_source import ReadArticleFiles
 from pipeline.io.kafka_client import is_kafka_url
 from pipeline.options import WirenewsOptions, parse_options
-from pipeline.runner import choose_runner, use_every_core
+from pipeline.runner import choose_runner, offload_nlp, use_every_core
 
 
 @pytest.fixture
@@ -62,3 +62,30 @@ def test_a_bounded_kafka_run_keeps_beams_default() -> None:
 def test_one_core_means_one_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert workers("--source", str(corpus(tmp_path, 2_000_000))) == (1, "in_memory")
+
+
+def nlp_processes(*flags: str) -> int:
+    """Helper processes for spaCy, as ``wirenews run`` chooses them for its runner."""
+    options = parse_options(["--source", "in/", "--output", "out/", *flags])
+    offload_nlp(choose_runner(options), options)
+    return options.view_as(WirenewsOptions).nlp_processes
+
+
+@pytest.mark.usefixtures("two_cores")
+def test_a_stream_on_prism_runs_spacy_beside_its_one_worker_process() -> None:
+    assert nlp_processes("--streaming") == 1
+    assert nlp_processes("--streaming", "--nlp-processes", "0") == 0
+    assert nlp_processes("--streaming", "--nlp-processes=3") == 3
+
+
+def test_every_core_but_the_workers_own_goes_to_spacy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert nlp_processes("--streaming") == 7
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert nlp_processes("--streaming") == 0
+
+
+@pytest.mark.usefixtures("two_cores")
+def test_a_batch_job_has_a_worker_process_per_core_instead() -> None:
+    assert nlp_processes() == 0
+    assert nlp_processes("--nlp-processes", "2") == 2
