@@ -3,13 +3,13 @@
 Batch: ``wirenews run`` over N synthetic articles (bench/corpus.py), sampling the
 summed RSS of the job's whole process tree (workers included) every 0.2 s.
 Stream: a streaming run on Prism fed M articles at ``--rate`` a second; RSS of
-the tree (and of Prism alone) and the CPU time it has used after every 10% of
+the tree and the CPU time it has used (each also Prism's alone) after every 10% of
 them, to show whether memory levels off (dedup state expires after
 ``--dedup-horizon``) or keeps growing, and the dedup state the stream held when
 stopped (its summary line).
 
     .venv/bin/python bench/memory.py [--batch-articles 10000] [--stream-articles 100000]
-        [--dedup-horizon 7d] [--rate 10]
+        [--dedup-horizon 7d] [--rate 10] [--job-flag=--nlp-processes=0 ...]
 
 The last line is one JSON object with the figures (MiB).
 """
@@ -90,7 +90,7 @@ def batch_peak(count: int) -> dict[str, float]:
     return {"batch_articles": count, "batch_peak_rss_mib": round(peak / MIB)}
 
 
-def stream_growth(count: int, horizon: str, rate: float) -> dict[str, object]:
+def stream_growth(count: int, horizon: str, rate: float, job_flags: list[str]) -> dict[str, object]:
     """RSS of a stream's process tree after each tenth of ``count`` articles, and its state.
 
     Articles go out at ``rate`` a second (one the stream keeps up with), so event
@@ -106,7 +106,8 @@ def stream_growth(count: int, horizon: str, rate: float) -> dict[str, object]:
         producer.send("memory", b"{}").get(timeout=30)
         job = subprocess.Popen(
             [str(WIRENEWS), "run", "--source", f"kafka://{bootstrap}/memory", "--group", "m",
-             "--output", f"{folder}/out", "--window", "10", "--dedup-horizon", horizon],
+             "--output", f"{folder}/out", "--window", "10", "--dedup-horizon", horizon,
+             *job_flags],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True,
         )  # fmt: skip
         samples = []
@@ -128,6 +129,9 @@ def stream_growth(count: int, horizon: str, rate: float) -> dict[str, object]:
                             sum(p.rss_bytes for p in tree if p.name == "prism") / MIB
                         ),
                         "cpu_seconds": round(sum(p.cpu_seconds for p in tree)),
+                        "prism_cpu_seconds": round(
+                            sum(p.cpu_seconds for p in tree if p.name == "prism")
+                        ),
                     }
                     samples.append(sample)
                     print(f"after {number} articles fed: {sample}", flush=True)
@@ -157,12 +161,18 @@ def main() -> None:
     parser.add_argument("--stream-articles", type=int, default=100_000)
     parser.add_argument("--dedup-horizon", default="7d", help="the stream's --dedup-horizon")
     parser.add_argument("--rate", type=float, default=10.0, help="stream input, articles/s")
+    parser.add_argument(
+        "--job-flag",
+        action="append",
+        default=[],
+        help="a flag for the stream's wirenews run, e.g. --job-flag=--nlp-processes=0 (repeatable)",
+    )
     args = parser.parse_args()
     figures: dict[str, object] = {}
     if args.batch_articles:
         figures |= batch_peak(args.batch_articles)
     if args.stream_articles:
-        figures |= stream_growth(args.stream_articles, args.dedup_horizon, args.rate)
+        figures |= stream_growth(args.stream_articles, args.dedup_horizon, args.rate, args.job_flag)
     print(json.dumps(figures))
 
 
