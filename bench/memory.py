@@ -122,16 +122,13 @@ def stream_growth(count: int, horizon: str, rate: float, job_flags: list[str]) -
                 )
                 if number % step == 0:
                     tree = job_tree(job.pid)
+                    prism = [p for p in tree if p.name == "prism"]
                     sample = {
                         "articles": number,
                         "rss_mib": round(sum(p.rss_bytes for p in tree) / MIB),
-                        "prism_rss_mib": round(
-                            sum(p.rss_bytes for p in tree if p.name == "prism") / MIB
-                        ),
+                        "prism_rss_mib": round(sum(p.rss_bytes for p in prism) / MIB),
                         "cpu_seconds": round(sum(p.cpu_seconds for p in tree)),
-                        "prism_cpu_seconds": round(
-                            sum(p.cpu_seconds for p in tree if p.name == "prism")
-                        ),
+                        "prism_cpu_seconds": round(sum(p.cpu_seconds for p in prism)),
                     }
                     samples.append(sample)
                     print(f"after {number} articles fed: {sample}", flush=True)

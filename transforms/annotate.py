@@ -9,7 +9,8 @@ same canonical names, its quotations and speakers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.transforms.window import TimestampedValue
@@ -26,7 +27,7 @@ from transforms.entities import (
 )
 from transforms.metrics import StepMetrics
 from transforms.nlp import DEFAULT_MODEL, check_model
-from transforms.nlp_processes import AnnotatorProcesses, shared_annotator
+from transforms.nlp_processes import shared_annotator
 from transforms.quotes import find_quotes
 from transforms.records import Article
 
@@ -98,23 +99,23 @@ class _AnnotateFn(beam.DoFn):
 
     def setup(self) -> None:
         self._metrics = StepMetrics("nlp")
-        self._helpers: AnnotatorProcesses | None = None
+        self._annotate: Callable[[Sequence[Article]], list[Article]]
         if self._processes:
-            self._helpers = shared_annotator(
+            helpers = shared_annotator(
                 self._processes, self._model, entities=self._entities, quotes=self._quotes
             )
+            self._annotate = helpers.annotate
         else:
-            self._nlp = entity_pipeline(self._model)
+            self._annotate = functools.partial(
+                annotate_batch,
+                entity_pipeline(self._model),
+                entities=self._entities,
+                quotes=self._quotes,
+            )
 
     def process(self, stamped: list[tuple[Article, Timestamp]]) -> Iterator[TimestampedValue]:
         self._metrics.received(len(stamped))
-        articles = [article for article, _timestamp in stamped]
-        if self._helpers is not None:
-            annotated = self._helpers.annotate(articles)
-        else:
-            annotated = annotate_batch(
-                self._nlp, articles, entities=self._entities, quotes=self._quotes
-            )
+        annotated = self._annotate([article for article, _timestamp in stamped])
         for article, (_article, timestamp) in zip(annotated, stamped, strict=True):
             self._metrics.ok()
             yield TimestampedValue(article, timestamp)
