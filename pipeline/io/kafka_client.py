@@ -29,6 +29,7 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata
 
+from pipeline.io.kafka_eof import deliver_replies_before_eof
 from transforms.errors import WirenewsError
 
 __all__ = [
@@ -117,6 +118,8 @@ _MANAGER_LOG = logging.getLogger("kafka.net.manager")
 _MANAGER_LOG.setLevel(logging.WARNING)
 _MANAGER_LOG.propagate = False
 _MANAGER_LOG.addHandler(_RememberRefusals())
+# A refusal comes as a reply and a hang-up: without this the reply is often lost.
+deliver_replies_before_eof()
 
 
 def is_kafka_url(text: str | None) -> bool:

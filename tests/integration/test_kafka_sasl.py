@@ -10,8 +10,10 @@ files (``/etc/passwd``, a file of known content) never get those files read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -192,17 +194,33 @@ def test_feed_and_a_bounded_run_work_through_sasl(sasl_run: SaslRun) -> None:
     assert committed(sasl_run.plain, GROUP, TOPIC, 2) == ends
 
 
+@contextlib.contextmanager
+def busy_cores() -> Iterator[None]:
+    """Every core kept busy, so clients read late: a refusal then comes with the hang-up."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
 def test_a_wrong_or_missing_password_fails_at_once_and_says_why(sasl_run: SaslRun) -> None:
     source = f"kafka://{sasl_run.sasl}/{TOPIC}"
-    feed = wirenews(
-        "feed", "--bootstrap", sasl_run.sasl, "--topic", TOPIC, *sasl_flags(), str(SEEDS),
-        password=WRONG_PASSWORD,
-    )  # fmt: skip
-    run = wirenews(
-        "run", "--source", source, "--until-end", "--output", str(sasl_run.out.parent / "no"),
-        *sasl_flags(),
-        password=WRONG_PASSWORD,
-    )  # fmt: skip
+    with busy_cores():
+        feed = wirenews(
+            "feed", "--bootstrap", sasl_run.sasl, "--topic", TOPIC, *sasl_flags(), str(SEEDS),
+            password=WRONG_PASSWORD,
+        )  # fmt: skip
+        run = wirenews(
+            "run", "--source", source, "--until-end", "--output", str(sasl_run.out.parent / "no"),
+            *sasl_flags(),
+            password=WRONG_PASSWORD,
+        )  # fmt: skip
     for done in (feed, run):
         assert done.process.returncode != 0, done.printed[-2000:]
         assert done.seconds < REFUSAL_SECONDS, done.printed[-2000:]

@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from kafka.errors import (
     KafkaTimeoutError,
     SaslAuthenticationFailedError,
 )
+from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
 
 from pipeline import feed as feed_module
 from pipeline.feed import message_of, read_ahead
@@ -30,6 +32,7 @@ from pipeline.io.kafka_client import (
     unreachable,
 )
 from pipeline.io.kafka_commit import OffsetLedger
+from pipeline.io.kafka_eof import deliver_replies_before_eof
 from pipeline.io.kafka_read import TopicPositions, _TopicTracker, to_raw_record
 from tests.conftest import article_json
 from transforms.errors import InvalidEncoding, MalformedJson, MissingField, WirenewsError
@@ -148,6 +151,53 @@ def test_a_refused_login_is_told_apart_from_a_bootstrap_timeout(
     assert "refused the client" in str(error)
     assert "Invalid username or password" in str(error)
     assert not retriable(error)
+
+
+@pytest.fixture
+def broker_side() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """Our end of a connection (non-blocking, as kafka-python's) and the broker's."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+@pytest.mark.parametrize("transport", [KafkaTCPTransport, KafkaSSLTransport])
+def test_a_reply_that_came_with_the_hang_up_reaches_the_client_before_the_error(
+    broker_side: tuple[socket.socket, socket.socket], transport: type[KafkaTCPTransport]
+) -> None:
+    """A broker refusing a login answers and hangs up; the answer must not be dropped."""
+    ours, theirs = broker_side
+    theirs.sendall(b"Authentication failed")
+    theirs.close()
+    reading = transport.__new__(transport)  # TLS's set-up would wrap the socket: only reads count
+    KafkaTCPTransport.__init__(reading, net=None, sock=ours)
+    assert reading._sock_recv() == (b"Authentication failed", None)
+    data, error = reading._sock_recv()
+    assert data == b""
+    assert isinstance(error, KafkaConnectionError)
+
+
+def test_reads_without_a_hang_up_or_without_a_reply_are_unchanged(
+    broker_side: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = broker_side
+    reading = KafkaTCPTransport(net=None, sock=ours)
+    theirs.sendall(b"a reply")
+    assert reading._sock_recv() == (b"a reply", None)
+    assert reading._sock_recv() == (b"", None)  # nothing more yet: would block
+    theirs.close()
+    data, error = reading._sock_recv()
+    assert data == b""
+    assert isinstance(error, KafkaConnectionError)
+
+
+def test_the_transport_fix_is_installed_once() -> None:
+    installed = KafkaTCPTransport._sock_recv
+    deliver_replies_before_eof()
+    assert KafkaTCPTransport._sock_recv is installed
+    assert installed.keeps_replies
 
 
 def _raised_from(error: Exception, cause: Exception) -> Exception:
