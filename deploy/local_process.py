@@ -134,10 +134,13 @@ def wait_exit(pid: int, timeout: float) -> bool:
     return True
 
 
-def spawn(command: list[str], state_dir: Path, log_name: str) -> subprocess.Popen[bytes]:
+def spawn(
+    command: list[str], state_dir: Path, log_name: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a service detached, in its own process group, writing state_dir/log_name.
 
-    The previous run's log is kept as log_name.1; the folder is its working directory.
+    The previous run's log is kept as log_name.1; the folder is its working directory;
+    ``env`` replaces the environment if given.
     """
     log_path = state_dir / log_name
     if log_path.exists():
@@ -149,6 +152,7 @@ def spawn(command: list[str], state_dir: Path, log_name: str) -> subprocess.Pope
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=state_dir,
+            env=env,
             start_new_session=True,  # own process group: stopping signals the whole group
         )
     adopt(child)

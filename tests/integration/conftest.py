@@ -40,6 +40,11 @@ def load_local_registry() -> ModuleType:
     return load_deploy_module("registry/local_registry.py")
 
 
+def load_local_cluster() -> ModuleType:
+    """deploy/flink/local_cluster.py (it needs the project's virtualenv, which tests run in)."""
+    return load_deploy_module("flink/local_cluster.py")
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real broker: the one named by WIRENEWS_KAFKA_BOOTSTRAP, or one started for the session.

@@ -1,0 +1,120 @@
+"""The same jobs on a Flink session cluster: its own JobManager and TaskManager, as any cluster.
+
+``deploy/flink/local_cluster.py`` starts Flink's JobManager and a TaskManager (each its own
+JVM), Beam's job server pointed at the JobManager's REST port, and Beam's Python SDK worker
+pool; ``wirenews run`` submits with ``--runner=PortableRunner --environment_type=EXTERNAL``,
+as deploy/flink/README.md tells users of a real cluster. Nothing runs in this process: the
+SDK workers are the pool's, and the job must appear among the cluster's finished jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import article_json, read_avro, run_wirenews, summary_counts
+from tests.integration.conftest import load_local_cluster
+from tests.integration.test_cli_run import GOLDEN, comparable
+from tests.integration.test_flink import _committed
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, Path]]:
+    """A running cluster and its state folder (logs, and room for the jobs' output)."""
+    helper = load_local_cluster()
+    state = tmp_path_factory.mktemp("flink-cluster")
+    try:
+        running = helper.start(state, timeout=180.0)
+    except Exception as exc:
+        pytest.fail(f"the local Flink cluster did not start: {exc}", pytrace=False)
+    yield running, state
+    helper.stop(state)
+
+
+def finished_jobs(rest_url: str) -> int:
+    with urllib.request.urlopen(f"{rest_url}/overview", timeout=10) as answer:  # noqa: S310
+        return int(json.loads(answer.read())["jobs-finished"])
+
+
+def test_seeds_on_a_flink_cluster_give_the_direct_runners_records(cluster, tmp_path: Path) -> None:
+    running, state = cluster
+    before = finished_jobs(running.rest_url)
+    out = tmp_path / "out"
+    done = run_wirenews(
+        "run", "--source", "seeds/", "--output", str(out), *running.run_flags(), timeout=400
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert summary_counts(done.stdout) == {
+        "read": 15,
+        "articles": 13,
+        "duplicates": 2,
+        "dead_letters": 0,
+    }
+    assert finished_jobs(running.rest_url) == before + 1
+    assert "Starting worker" in (state / "worker-pool.log").read_text()
+    articles = []
+    for article in read_avro(out, "articles"):
+        article["origin_file"] = article["origin"]["path"]
+        articles.append(comparable(article))
+    articles.sort(key=lambda a: a["origin_file"])
+    assert articles == [json.loads(line) for line in GOLDEN.read_text().splitlines()]
+    duplicates = {d["id"]: (d["duplicate_of"], d["method"]) for d in read_avro(out, "duplicates")}
+    assert duplicates == {
+        "463979e4565bed70": ("nw-2024-1126-001", "near"),
+        "dbp-20241125-7731": ("nw-2024-1125-001", "exact"),
+    }
+
+
+@pytest.mark.kafka
+def test_a_bounded_kafka_run_on_a_flink_cluster_reads_to_the_end_and_commits(
+    cluster, kafka_bootstrap: str, topic: str, produce: Callable, create_topic: Callable
+) -> None:
+    running, state = cluster
+    create_topic(topic, 2)
+    for n in range(4):
+        produce(topic, article_json(id=f"c-{n}"), partition=n % 2)
+    produce(topic, b"{not json", partition=0)
+    out = state / "kafka-out"
+    source = f"kafka://{kafka_bootstrap}/{topic}"
+    done = run_wirenews(
+        "run", "--source", source, "--group", "c", "--until-end", "--output", str(out),
+        *running.run_flags(), timeout=400,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert summary_counts(done.stdout) == {
+        "read": 5,
+        "articles": 4,
+        "duplicates": 0,
+        "dead_letters": 1,
+    }
+    assert sorted(a["id"] for a in read_avro(out, "articles")) == [f"c-{n}" for n in range(4)]
+    [letter] = read_avro(out, "dead_letters")
+    assert (letter["error_type"], letter["origin"]["partition"]) == ("MalformedJson", 0)
+    assert _committed(kafka_bootstrap, topic, group="c") == {0: 3, 1: 2}
+
+
+def test_stopping_the_cluster_leaves_none_of_its_processes(tmp_path: Path) -> None:
+    helper = load_local_cluster()
+    state = tmp_path / "cluster"
+    running = helper.start(state, timeout=180.0)
+    assert helper.status(state) == running
+    assert helper.start(state) == running  # a second start finds the running one
+    pids = [int((state / f"{name}.pid").read_text()) for name in helper.SERVICES]
+    assert helper.stop(state)
+    assert helper.status(state) is None
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in _state_of(pid), pid
+    assert not helper.stop(state)
+
+
+def _state_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "gone"
