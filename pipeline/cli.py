@@ -12,7 +12,9 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -38,9 +40,17 @@ class _DropNoise(logging.Filter):
         return not any(noise in message for noise in _NOISE)
 
 
+class _WithoutTracebacks(logging.Formatter):
+    """Without -v a log line says what went wrong; the traceback of where is for -v."""
+
+    def formatException(self, ei: Any) -> str:
+        return ""
+
+
 def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    formatter = logging.Formatter if verbose else _WithoutTracebacks
+    handler.setFormatter(formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_DropNoise())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     for name in ("wirenews", "pipeline", "transforms"):
@@ -109,18 +119,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser(next((arg for arg in argv if arg in _COMMANDS), None))
     args, _beam_flags = parser.parse_known_args(argv)
     if args.command == "run":
-        return _run_command(parser, argv[argv.index("run") + 1 :])
+        return _run_command(parser, argv[argv.index("run") + 1 :], verbose=verbose)
     if args.command == "read":
         return _read_command(parser.parse_args(argv))
     return _feed_command(parser.parse_args(argv))
 
 
-def _run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
-    from pipeline.job import run  # noqa: PLC0415 - Beam is slow to import
+def _run_command(parser: argparse.ArgumentParser, argv: list[str], *, verbose: bool) -> int:
+    from pipeline.job import JobFailed, run  # noqa: PLC0415 - Beam is slow to import
     from transforms.errors import WirenewsError  # noqa: PLC0415
 
     try:
         report = run(argv)
+    except JobFailed as exc:
+        if verbose:
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
+        parser.exit(1, f"wirenews run: {exc}\n" + ("" if verbose else "(-v shows where)\n"))
     except WirenewsError as exc:
         parser.exit(2, f"wirenews run: {exc}\n")
     except KeyboardInterrupt:

@@ -39,7 +39,7 @@ from transforms.dedup import FINGERPRINTS
 from transforms.errors import WirenewsError
 from transforms.metrics import NAMESPACE
 
-__all__ = ["JobReport", "job_counters", "run"]
+__all__ = ["JobFailed", "JobReport", "job_counters", "run"]
 
 LOGGER = logging.getLogger(__name__)
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -112,8 +112,13 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         pipeline = beam.Pipeline(runner=runner, options=options)
         outputs = build(pipeline, options)
         use_every_core(runner, options, outputs.input_bytes)
-        result = pipeline.run()
-        state = _wait(result, stop) if streaming else result.wait_until_finish()
+        try:
+            result = pipeline.run()
+            state = _wait(result, stop) if streaming else result.wait_until_finish()
+        except WirenewsError:
+            raise
+        except Exception as exc:
+            raise JobFailed(exc) from exc
     if state == PipelineState.DONE:
         outputs.after_success()
     counters = job_counters(result)
@@ -130,6 +135,14 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         held_fingerprints=counters.get(FINGERPRINTS, 0),
         counted=bool(counters) or not flink_cancelled,
     )
+
+
+class JobFailed(WirenewsError):
+    """The runner ran the job and reports it failed: a step raised, or the engine gave up."""
+
+    def __init__(self, cause: Exception) -> None:
+        lines = str(cause).strip().splitlines() or [type(cause).__name__]
+        super().__init__(f"the job failed: {lines[0]}")
 
 
 @contextlib.contextmanager

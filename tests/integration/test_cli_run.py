@@ -179,6 +179,22 @@ def test_usage_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in nothing.stderr
 
 
+def test_a_job_its_runner_fails_says_why_in_a_line_and_where_with_v(tmp_path: Path) -> None:
+    """An output folder that cannot be made fails the job on its runner, not the command line."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder\n")
+    output = str(in_the_way / "out")
+    failed = run_wirenews("run", "--source", "seeds/", "--output", output)
+    assert failed.returncode == 1, failed.stderr[-2000:]
+    assert failed.stderr.strip().splitlines()[-2].startswith("wirenews run: the job failed: ")
+    assert f"Not a directory: '{output}'" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    told = run_wirenews("-v", "run", "--source", "seeds/", "--output", output)
+    assert told.returncode == 1
+    assert "Traceback" in told.stderr
+    assert "wirenews run: the job failed: " in told.stderr
+
+
 def test_help_lists_the_options() -> None:
     shown = run_wirenews("run", "--help")
     assert shown.returncode == 0
