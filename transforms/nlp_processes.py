@@ -30,6 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from spacy.language import Language
 
+from transforms.annotation import annotate_batch
 from transforms.records import Article
 
 __all__ = ["AnnotatorProcesses", "shared_annotator"]
@@ -155,8 +156,6 @@ def _end_with(parent: int) -> None:
 
 
 def _annotate(articles: list[Article]) -> list[Article]:
-    from transforms.annotate import annotate_batch  # noqa: PLC0415 - avoids an import cycle
-
     assert _helper is not None  # noqa: S101 - set by the initializer before any batch
     nlp, entities, quotes = _helper
     return annotate_batch(nlp, articles, entities=entities, quotes=quotes)

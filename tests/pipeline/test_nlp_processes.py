@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import article_json
-from transforms.annotate import annotate_batch
+from transforms.annotation import annotate_batch
 from transforms.entities import entity_pipeline
 from transforms.nlp import DEFAULT_MODEL
 from transforms.nlp_processes import AnnotatorProcesses
@@ -62,6 +62,13 @@ def test_helpers_annotate_a_batch_as_the_worker_would(helpers: AnnotatorProcesse
     assert helpers.annotate(articles) == in_worker  # split between two helpers, in order
     assert sum(len(a.entities) for a in in_worker) > 50
     assert sum(len(a.quotes) for a in in_worker) > 20
+
+
+def test_a_helper_never_loads_beam(helpers: AnnotatorProcesses) -> None:
+    """Beam is the worker's: a helper that imported it would hold ~50 MB more for nothing."""
+    helpers.annotate(labelled_articles(4))
+    for pid in helpers.pids():
+        assert "/apache_beam/" not in Path(f"/proc/{pid}/maps").read_text()
 
 
 def test_helpers_ignore_ctrl_c_and_a_killed_one_is_replaced(helpers: AnnotatorProcesses) -> None:
