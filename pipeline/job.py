@@ -19,9 +19,14 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import apache_beam as beam
+import grpc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    PortableOptions,
+    StandardOptions,
+)
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from pipeline.graph import (
@@ -118,7 +123,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         except WirenewsError:
             raise
         except Exception as exc:
-            raise JobFailed(exc) from exc
+            raise JobFailed(_why_it_failed(exc, options)) from exc
     if state == PipelineState.DONE:
         outputs.after_success()
     counters = job_counters(result)
@@ -138,11 +143,17 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
 
 
 class JobFailed(WirenewsError):
-    """The runner ran the job and reports it failed: a step raised, or the engine gave up."""
+    """The runner reports the job failed (a step raised, the engine gave up), or none took it."""
 
-    def __init__(self, cause: Exception) -> None:
-        lines = str(cause).strip().splitlines() or [type(cause).__name__]
-        super().__init__(f"the job failed: {lines[0]}")
+
+def _why_it_failed(error: Exception, options: PipelineOptions) -> str:
+    """The runner's first line; for a job service that never answered, which one."""
+    endpoint = options.view_as(PortableOptions).job_endpoint
+    if isinstance(error, grpc.FutureTimeoutError) and endpoint:
+        timeout = options.view_as(PortableOptions).job_server_timeout
+        return f"no job service answered at {endpoint} within {timeout} s (--job_endpoint)"
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return f"the job failed: {lines[0]}"
 
 
 @contextlib.contextmanager

@@ -195,6 +195,17 @@ def test_a_job_its_runner_fails_says_why_in_a_line_and_where_with_v(tmp_path: Pa
     assert "wirenews run: the job failed: " in told.stderr
 
 
+def test_a_job_service_that_never_answers_is_named(tmp_path: Path) -> None:
+    unanswered = run_wirenews(
+        "run", "--source", "seeds/", "--output", str(tmp_path / "out"), "--runner=PortableRunner",
+        "--job_endpoint=127.0.0.1:9", "--job_server_timeout=2",
+    )  # fmt: skip
+    assert unanswered.returncode == 1
+    assert unanswered.stderr.strip().splitlines()[-2] == (
+        "wirenews run: no job service answered at 127.0.0.1:9 within 2 s (--job_endpoint)"
+    )
+
+
 def test_help_lists_the_options() -> None:
     shown = run_wirenews("run", "--help")
     assert shown.returncode == 0
