@@ -162,6 +162,13 @@ def _to_bands(keyed: tuple[str, Fingerprint]) -> Iterator[tuple[str, tuple[str, 
         yield band, (key, order)
 
 
+def _to_band_members(keyed: tuple[str, Fingerprint]) -> Iterator[tuple[str, str]]:
+    """Each band of the article, with the article's key: a streaming band needs no order."""
+    key, print_ = keyed
+    for band in band_keys(print_):
+        yield band, key
+
+
 def _bucket(bucket: tuple[str, Iterable[tuple[str, Order]]]) -> Iterator[tuple[str, str]]:
     _band, members = bucket
     yield from bucket_candidates(members)
@@ -550,11 +557,7 @@ class DeduplicateStream(beam.PTransform):
         prints = keyed | "Fingerprint" >> beam.Map(_fingerprint)
         replies = (
             prints
-            | "ToBands" >> beam.FlatMap(_to_bands)
-            | "BandKey"
-            >> beam.MapTuple(lambda band, member: (band, member[0])).with_output_types(
-                tuple[str, str]
-            )
+            | "ToBands" >> beam.FlatMap(_to_band_members).with_output_types(tuple[str, str])
             | "Bands" >> _BandIndex(self._horizon)
         )
         asks = (
