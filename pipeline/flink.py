@@ -17,16 +17,20 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
+import uuid
 import zipfile
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import (
     FlinkRunnerOptions,
+    GoogleCloudOptions,
     JobServerOptions,
     PipelineOptions,
     PortableOptions,
@@ -34,6 +38,7 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.version import __version__ as BEAM_VERSION
 
+from pipeline.options import WirenewsOptions
 from transforms.errors import WirenewsError
 
 __all__ = [
@@ -41,9 +46,12 @@ __all__ = [
     "FLINK_VERSION",
     "JAVA_17_FLAGS",
     "FlinkCheckpointOptions",
+    "cancel_on_cluster",
     "configure_flink",
     "ensure_job_server_jar",
+    "flink_rest_url",
     "is_flink",
+    "name_job",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -215,6 +223,51 @@ def configure_flink(options: PipelineOptions) -> None:
     server = options.view_as(JobServerOptions)
     given = list(server.job_server_jvm_properties or [])
     server.job_server_jvm_properties = given + [f for f in JAVA_17_FLAGS if f not in given]
+
+
+def flink_rest_url(options: PipelineOptions) -> str | None:
+    """The REST API of the Flink cluster a job runs on: ``--flink-rest``, or a remote master.
+
+    None for an embedded Flink and for runners that are not Flink's.
+    """
+    given = options.view_as(WirenewsOptions).flink_rest
+    master = options.view_as(FlinkRunnerOptions).flink_master
+    if not given and (not is_flink(options) or master in _LOCAL_MASTERS):
+        return None
+    url = (given or master).rstrip("/")
+    return url if url.startswith(("http://", "https://")) else f"http://{url}"
+
+
+def name_job(options: PipelineOptions) -> str:
+    """The job's name on its runner: ``--job_name``, else a new ``wirenews-`` one."""
+    cloud = options.view_as(GoogleCloudOptions)
+    cloud.job_name = cloud.job_name or f"wirenews-{uuid.uuid4().hex[:12]}"
+    return cloud.job_name
+
+
+# Flink's job states after which there is nothing to cancel.
+_ENDED = {"FINISHED", "CANCELED", "CANCELLING", "FAILED", "SUSPENDED"}
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def cancel_on_cluster(rest_url: str, job_name: str, timeout: float = 10.0) -> list[str]:
+    """Cancel the jobs called ``job_name`` still running on the Flink cluster; their ids.
+
+    Beam's Flink job server cancels its own invocation of a job but not the job it
+    submitted to a cluster: a stream stopped through it went on running there,
+    reading its topic and committing the group's offsets.
+
+    Raises:
+        OSError: Flink's REST API did not answer.
+    """
+    with _NO_PROXY.open(f"{rest_url}/jobs/overview", timeout=timeout) as answer:
+        jobs = json.loads(answer.read())["jobs"]
+    running = [j["jid"] for j in jobs if j["name"] == job_name and j["state"] not in _ENDED]
+    for jid in running:
+        request = urllib.request.Request(f"{rest_url}/jobs/{jid}?mode=cancel", method="PATCH")  # noqa: S310 - the user's --flink_master
+        with _NO_PROXY.open(request, timeout=timeout):
+            pass
+    return running
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
+from pipeline.flink import cancel_on_cluster, flink_rest_url, name_job
 from pipeline.graph import (
     OUTPUT_PREFIXES,
     build,
@@ -37,7 +38,7 @@ from pipeline.graph import (
 )
 from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
-from pipeline.job_server import LocalFlinkRunner, stop_job_servers
+from pipeline.job_server import stop_job_servers
 from pipeline.options import WirenewsOptions, parse_options
 from pipeline.runner import choose_runner, offload_nlp, use_every_core
 from transforms.dedup import FINGERPRINTS
@@ -112,6 +113,8 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     # A stream asked to stop while it starts stops once started, rather than dying by the
     # signal and leaving Prism running without it.
     with _stopping_on_signals(stop) if streaming else contextlib.nullcontext():
+        cluster = flink_rest_url(options) if streaming else None
+        job_name = name_job(options) if cluster else ""
         runner = choose_runner(options)
         offload_nlp(runner, options)
         pipeline = beam.Pipeline(runner=runner, options=options)
@@ -126,8 +129,9 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
             raise JobFailed(_why_it_failed(exc, options)) from exc
     if state == PipelineState.DONE:
         outputs.after_success()
+    if cluster and state == PipelineState.CANCELLED:
+        _cancel_on_cluster(cluster, job_name)
     counters = job_counters(result)
-    flink_cancelled = isinstance(runner, LocalFlinkRunner) and state == PipelineState.CANCELLED
     return JobReport(
         state=str(state),
         streaming=streaming,
@@ -138,8 +142,23 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         elapsed_seconds=time.monotonic() - started,
         result=result,
         held_fingerprints=counters.get(FINGERPRINTS, 0),
-        counted=bool(counters) or not flink_cancelled,
+        # Flink reports no counters for a cancelled stream: say so rather than count zeros.
+        counted=bool(counters) or state != PipelineState.CANCELLED,
     )
+
+
+def _cancel_on_cluster(rest_url: str, job_name: str) -> None:
+    """Beam has cancelled its invocation of the stream; its job on the cluster is ended here."""
+    try:
+        cancelled = cancel_on_cluster(rest_url, job_name)
+    except OSError as exc:
+        LOGGER.warning(
+            "could not cancel %s on the Flink cluster at %s (%s): cancel it there",
+            job_name, rest_url, exc,
+        )  # fmt: skip
+        return
+    for jid in cancelled:
+        LOGGER.info("cancelled Flink job %s (%s) at %s", jid, job_name, rest_url)
 
 
 class JobFailed(WirenewsError):

@@ -112,6 +112,15 @@ class WirenewsOptions(PipelineOptions):
             "(default: %(default)s).",
         )
         flag(
+            "flink-rest",
+            default=None,
+            metavar="URL",
+            help="Flink's REST API (http://JOBMANAGER:8081) for a stream submitted with "
+            "--runner=PortableRunner: stopping it cancels its Flink job there too, which "
+            "Beam's job server leaves running. --runner=FlinkRunner --flink_master=HOST:PORT "
+            "needs none.",
+        )
+        flag(
             "kafka-config",
             action="append",
             default=[],

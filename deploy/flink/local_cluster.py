@@ -16,7 +16,8 @@ cluster runs from those jars. Jobs go to it as to any cluster, with the flags ``
 prints::
 
     wirenews run --source seeds/ --output out/ --runner=PortableRunner \
-        --job_endpoint=127.0.0.1:J --environment_type=EXTERNAL --environment_config=127.0.0.1:P
+        --job_endpoint=127.0.0.1:J --environment_type=EXTERNAL --environment_config=127.0.0.1:P \
+        --flink-rest=http://127.0.0.1:R
 
 Usage (the flags are the last line of stdout)::
 
@@ -90,12 +91,13 @@ class LocalCluster:
     worker_pool: str
 
     def run_flags(self) -> list[str]:
-        """The ``wirenews run`` flags that submit a job to this cluster."""
+        """The ``wirenews run`` flags that submit a job to this cluster (and cancel a stream)."""
         return [
             "--runner=PortableRunner",
             f"--job_endpoint={self.job_endpoint}",
             "--environment_type=EXTERNAL",
             f"--environment_config={self.worker_pool}",
+            f"--flink-rest={self.rest_url}",
         ]
 
 

@@ -9,14 +9,27 @@ SDK workers are the pool's, and the job must appear among the cluster's finished
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import article_json, read_avro, run_wirenews, summary_counts
+from tests.conftest import (
+    WIRENEWS,
+    article_json,
+    read_avro,
+    run_wirenews,
+    story_body,
+    summary_counts,
+)
+from tests.integration.chaos import stop_as_a_terminal_would
 from tests.integration.conftest import load_local_cluster
 from tests.integration.test_cli_run import GOLDEN, comparable
 from tests.integration.test_flink import _committed
@@ -97,6 +110,58 @@ def test_a_bounded_kafka_run_on_a_flink_cluster_reads_to_the_end_and_commits(
     [letter] = read_avro(out, "dead_letters")
     assert (letter["error_type"], letter["origin"]["partition"]) == ("MalformedJson", 0)
     assert _committed(kafka_bootstrap, topic, group="c") == {0: 3, 1: 2}
+
+
+@pytest.mark.kafka
+def test_a_stream_on_a_flink_cluster_writes_commits_and_is_cancelled_there_when_stopped(
+    cluster, kafka_bootstrap: str, topic: str, produce: Callable, create_topic: Callable
+) -> None:
+    """Beam's job server cancels its invocation, not the job on the cluster: --flink-rest does.
+
+    The cluster's flags carry ``--flink-rest``, as a user's should.
+    """
+    running, state = cluster
+    create_topic(topic, 2)
+    fed = {f"s-{n}" for n in range(4)}
+    for n, article_id in enumerate(sorted(fed)):
+        produce(topic, article_json(id=article_id), partition=n % 2)
+    produce(topic, article_json(id="s-1-copy", body=story_body("s-1")), partition=1)
+    out, log = state / "stream-out", state / "stream.log"
+    with log.open("wb") as sink:
+        stream = subprocess.Popen(
+            [str(WIRENEWS), "run", "--source", f"kafka://{kafka_bootstrap}/{topic}",
+             "--group", "s", "--output", str(out), "--window", "2", *running.run_flags(),
+             "--checkpointing_interval=2000", "--finish_bundle_before_checkpointing"],
+            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            written = {a["id"] for a in read_avro(out, "articles")} if out.exists() else set()
+            if written >= fed and _committed(kafka_bootstrap, topic, group="s") == {0: 2, 1: 3}:
+                break
+            assert stream.poll() is None, log.read_text()[-3000:]
+            time.sleep(1)
+        else:
+            pytest.fail(f"the stream wrote {sorted(written)} in 150 s:\n{log.read_text()[-3000:]}")
+        assert running_jobs(running.rest_url) == 1
+        text = stop_as_a_terminal_would(stream, log)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(stream.pid, signal.SIGKILL)
+        stream.wait(timeout=60)
+    assert "cancelled Flink job" in text, text[-3000:]
+    assert "CANCELLED: the runner reported no counters" in text, text[-3000:]
+    assert {d["id"]: d["duplicate_of"] for d in read_avro(out, "duplicates")} == {"s-1-copy": "s-1"}
+    deadline = time.monotonic() + 30
+    while running_jobs(running.rest_url) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert running_jobs(running.rest_url) == 0
+
+
+def running_jobs(rest_url: str) -> int:
+    with urllib.request.urlopen(f"{rest_url}/overview", timeout=10) as answer:  # noqa: S310
+        return int(json.loads(answer.read())["jobs-running"])
 
 
 def test_stopping_the_cluster_leaves_none_of_its_processes(tmp_path: Path) -> None:
