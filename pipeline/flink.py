@@ -259,12 +259,14 @@ def cancel_on_cluster(rest_url: str, job_name: str, timeout: float = 10.0) -> li
 
     Raises:
         OSError: Flink's REST API did not answer.
+        ValueError: what answered is not Flink's REST API.
     """
     with _NO_PROXY.open(f"{rest_url}/jobs/overview", timeout=timeout) as answer:
-        jobs = json.loads(answer.read())["jobs"]
+        jobs = json.loads(answer.read()).get("jobs", [])
     running = [j["jid"] for j in jobs if j["name"] == job_name and j["state"] not in _ENDED]
     for jid in running:
-        request = urllib.request.Request(f"{rest_url}/jobs/{jid}?mode=cancel", method="PATCH")  # noqa: S310 - the user's --flink_master
+        cancel = f"{rest_url}/jobs/{jid}?mode=cancel"  # the user's own --flink-rest/--flink_master
+        request = urllib.request.Request(cancel, method="PATCH")  # noqa: S310
         with _NO_PROXY.open(request, timeout=timeout):
             pass
     return running

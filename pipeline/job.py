@@ -151,7 +151,7 @@ def _cancel_on_cluster(rest_url: str, job_name: str) -> None:
     """Beam has cancelled its invocation of the stream; its job on the cluster is ended here."""
     try:
         cancelled = cancel_on_cluster(rest_url, job_name)
-    except OSError as exc:
+    except (OSError, ValueError, KeyError) as exc:
         LOGGER.warning(
             "could not cancel %s on the Flink cluster at %s (%s): cancel it there",
             job_name, rest_url, exc,

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from tests.conftest import (
     WIRENEWS,
@@ -26,7 +25,7 @@ from tests.conftest import (
     story_body,
     summary_counts,
 )
-from tests.integration.chaos import stop_as_a_terminal_would
+from tests.integration.chaos import committed, stop_as_a_terminal_would
 from tests.integration.test_cli_run import GOLDEN, comparable
 
 pytestmark = pytest.mark.slow
@@ -42,31 +41,37 @@ def flink_seeds_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path
     return done.stdout, out
 
 
-def test_seeds_on_flink_give_the_direct_runners_records(flink_seeds_run) -> None:
-    """Every field of every article (dedup, entities, quotes included), but run-time ones."""
-    stdout, out = flink_seeds_run
-    assert summary_counts(stdout) == {
-        "read": 15,
-        "articles": 13,
-        "duplicates": 2,
-        "dead_letters": 0,
-    }
+SEEDS_COUNTS = {"read": 15, "articles": 13, "duplicates": 2, "dead_letters": 0}
+SEEDS_DUPLICATES = {
+    "463979e4565bed70": ("nw-2024-1126-001", "near"),
+    "dbp-20241125-7731": ("nw-2024-1125-001", "exact"),
+}
+
+
+def articles_as_golden(out: Path) -> list[dict]:
+    """The articles written, as the golden file keeps them (no run-time fields), in its order."""
     articles = []
     for article in read_avro(out, "articles"):
         article["origin_file"] = article["origin"]["path"]
         articles.append(comparable(article))
-    articles.sort(key=lambda a: a["origin_file"])
-    golden = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
-    assert articles == golden
+    return sorted(articles, key=lambda a: a["origin_file"])
+
+
+def duplicates_written(out: Path) -> dict[str, tuple[str, str]]:
+    """Each duplicate written: its id → its original's id and how it was found."""
+    return {d["id"]: (d["duplicate_of"], d["method"]) for d in read_avro(out, "duplicates")}
+
+
+def test_seeds_on_flink_give_the_direct_runners_records(flink_seeds_run) -> None:
+    """Every field of every article (dedup, entities, quotes included), but run-time ones."""
+    stdout, out = flink_seeds_run
+    assert summary_counts(stdout) == SEEDS_COUNTS
+    assert articles_as_golden(out) == [json.loads(line) for line in GOLDEN.read_text().splitlines()]
 
 
 def test_seeds_on_flink_make_the_same_dedup_decisions(flink_seeds_run) -> None:
     _, out = flink_seeds_run
-    duplicates = {d["id"]: (d["duplicate_of"], d["method"]) for d in read_avro(out, "duplicates")}
-    assert duplicates == {
-        "463979e4565bed70": ("nw-2024-1126-001", "near"),
-        "dbp-20241125-7731": ("nw-2024-1125-001", "exact"),
-    }
+    assert duplicates_written(out) == SEEDS_DUPLICATES
     assert read_avro(out, "dead_letters") == []
 
 
@@ -75,11 +80,7 @@ def test_a_stream_on_flink_dedups_writes_and_commits_what_it_is_fed(
     kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
 ) -> None:
     create_topic(topic, 2)
-    fed = {f"f-{n}" for n in range(6)}
-    for n, article_id in enumerate(sorted(fed)):
-        produce(topic, article_json(id=article_id), partition=n % 2)
-    # A copy of f-1 after it in the same partition: seen second, so it is the duplicate.
-    produce(topic, article_json(id="f-1-copy", body=story_body("f-1")), partition=1)
+    fed = produce_stories_and_a_copy(produce, topic, "f", 6)
     out, log = tmp_path / "out", tmp_path / "stream.log"
     with log.open("wb") as sink:
         stream = subprocess.Popen(
@@ -107,15 +108,15 @@ def test_a_stream_on_flink_dedups_writes_and_commits_what_it_is_fed(
         while time.monotonic() < deadline:
             written = {a["id"] for a in read_avro(out, "articles")} if out.exists() else set()
             duplicates = _duplicates(out)
-            committed = _committed(kafka_bootstrap, topic)
-            if written >= fed and duplicates and committed == {0: 3, 1: 4}:
+            offsets = committed(kafka_bootstrap, "g", topic, 2)
+            if written >= fed and duplicates and offsets == {0: 3, 1: 4}:
                 break
             assert stream.poll() is None, _trouble(log)
             time.sleep(1)
         else:
             pytest.fail(
                 f"the stream wrote {sorted(written)}, duplicates {duplicates} and committed "
-                f"{committed} in 150 s:\n" + _trouble(log)
+                f"{offsets} in 150 s:\n" + _trouble(log)
             )
         assert sorted(a["id"] for a in read_avro(out, "articles")) == sorted(fed)
         assert _duplicates(out) == {"f-1-copy": "f-1"}
@@ -134,14 +135,33 @@ def test_a_bounded_kafka_run_on_flink_reads_to_the_end_and_commits(
     kafka_bootstrap: str, topic: str, tmp_path: Path, produce: Callable, create_topic: Callable
 ) -> None:
     create_topic(topic, 2)
+    check_a_bounded_run(kafka_bootstrap, topic, produce, tmp_path / "out", *FLINK)
+
+
+def produce_stories_and_a_copy(produce: Callable, topic: str, prefix: str, count: int) -> set[str]:
+    """``count`` stories on two partitions, then ``<prefix>-1-copy``; the stories' ids.
+
+    The copy follows its original in the same partition: seen second, it is the duplicate.
+    """
+    fed = {f"{prefix}-{n}" for n in range(count)}
+    for n, article_id in enumerate(sorted(fed)):
+        produce(topic, article_json(id=article_id), partition=n % 2)
+    copy = article_json(id=f"{prefix}-1-copy", body=story_body(f"{prefix}-1"))
+    produce(topic, copy, partition=1)
+    return fed
+
+
+def check_a_bounded_run(
+    bootstrap: str, topic: str, produce: Callable, out: Path, *flags: str
+) -> None:
+    """Four articles and a poison message on two partitions, read to the end and committed."""
     for n in range(4):
         produce(topic, article_json(id=f"b-{n}"), partition=n % 2)
     produce(topic, b"{not json", partition=1)
-    out = tmp_path / "out"
-    source = f"kafka://{kafka_bootstrap}/{topic}"
+    source = f"kafka://{bootstrap}/{topic}"
     done = run_wirenews(
-        "run", "--source", source, "--group", "b", "--until-end", "--output", str(out), *FLINK,
-        timeout=300,
+        "run", "--source", source, "--group", "b", "--until-end", "--output", str(out), *flags,
+        timeout=400,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert summary_counts(done.stdout) == {
@@ -153,7 +173,7 @@ def test_a_bounded_kafka_run_on_flink_reads_to_the_end_and_commits(
     assert sorted(a["id"] for a in read_avro(out, "articles")) == [f"b-{n}" for n in range(4)]
     [letter] = read_avro(out, "dead_letters")
     assert (letter["error_type"], letter["origin"]["partition"]) == ("MalformedJson", 1)
-    assert _committed(kafka_bootstrap, topic, group="b") == {0: 2, 1: 3}
+    assert committed(bootstrap, "b", topic, 2) == {0: 2, 1: 3}
 
 
 def _duplicates(out: Path) -> dict[str, str]:
@@ -168,11 +188,3 @@ def _trouble(log: Path) -> str:
     lines = log.read_text(errors="replace").splitlines()
     warnings = [line for line in lines if any(w in line for w in ("WARN", "ERROR", "Exception"))]
     return "\n".join(warnings[-40:]) + "\n...\n" + "\n".join(lines[-15:])
-
-
-def _committed(bootstrap: str, topic: str, group: str = "g") -> dict[int, int | None]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        return {p: consumer.committed(TopicPartition(topic, p)) for p in range(2)}
-    finally:
-        consumer.close()

@@ -23,16 +23,21 @@ import pytest
 
 from tests.conftest import (
     WIRENEWS,
-    article_json,
     read_avro,
     run_wirenews,
-    story_body,
     summary_counts,
 )
-from tests.integration.chaos import stop_as_a_terminal_would
+from tests.integration.chaos import committed, stop_as_a_terminal_would
 from tests.integration.conftest import load_local_cluster
-from tests.integration.test_cli_run import GOLDEN, comparable
-from tests.integration.test_flink import _committed
+from tests.integration.test_cli_run import GOLDEN
+from tests.integration.test_flink import (
+    SEEDS_COUNTS,
+    SEEDS_DUPLICATES,
+    articles_as_golden,
+    check_a_bounded_run,
+    duplicates_written,
+    produce_stories_and_a_copy,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -63,25 +68,11 @@ def test_seeds_on_a_flink_cluster_give_the_direct_runners_records(cluster, tmp_p
         "run", "--source", "seeds/", "--output", str(out), *running.run_flags(), timeout=400
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert summary_counts(done.stdout) == {
-        "read": 15,
-        "articles": 13,
-        "duplicates": 2,
-        "dead_letters": 0,
-    }
+    assert summary_counts(done.stdout) == SEEDS_COUNTS
     assert finished_jobs(running.rest_url) == before + 1
     assert "Starting worker" in (state / "worker-pool.log").read_text()
-    articles = []
-    for article in read_avro(out, "articles"):
-        article["origin_file"] = article["origin"]["path"]
-        articles.append(comparable(article))
-    articles.sort(key=lambda a: a["origin_file"])
-    assert articles == [json.loads(line) for line in GOLDEN.read_text().splitlines()]
-    duplicates = {d["id"]: (d["duplicate_of"], d["method"]) for d in read_avro(out, "duplicates")}
-    assert duplicates == {
-        "463979e4565bed70": ("nw-2024-1126-001", "near"),
-        "dbp-20241125-7731": ("nw-2024-1125-001", "exact"),
-    }
+    assert articles_as_golden(out) == [json.loads(line) for line in GOLDEN.read_text().splitlines()]
+    assert duplicates_written(out) == SEEDS_DUPLICATES
 
 
 @pytest.mark.kafka
@@ -90,26 +81,7 @@ def test_a_bounded_kafka_run_on_a_flink_cluster_reads_to_the_end_and_commits(
 ) -> None:
     running, state = cluster
     create_topic(topic, 2)
-    for n in range(4):
-        produce(topic, article_json(id=f"c-{n}"), partition=n % 2)
-    produce(topic, b"{not json", partition=0)
-    out = state / "kafka-out"
-    source = f"kafka://{kafka_bootstrap}/{topic}"
-    done = run_wirenews(
-        "run", "--source", source, "--group", "c", "--until-end", "--output", str(out),
-        *running.run_flags(), timeout=400,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert summary_counts(done.stdout) == {
-        "read": 5,
-        "articles": 4,
-        "duplicates": 0,
-        "dead_letters": 1,
-    }
-    assert sorted(a["id"] for a in read_avro(out, "articles")) == [f"c-{n}" for n in range(4)]
-    [letter] = read_avro(out, "dead_letters")
-    assert (letter["error_type"], letter["origin"]["partition"]) == ("MalformedJson", 0)
-    assert _committed(kafka_bootstrap, topic, group="c") == {0: 3, 1: 2}
+    check_a_bounded_run(kafka_bootstrap, topic, produce, state / "kafka-out", *running.run_flags())
 
 
 @pytest.mark.kafka
@@ -122,10 +94,7 @@ def test_a_stream_on_a_flink_cluster_writes_commits_and_is_cancelled_there_when_
     """
     running, state = cluster
     create_topic(topic, 2)
-    fed = {f"s-{n}" for n in range(4)}
-    for n, article_id in enumerate(sorted(fed)):
-        produce(topic, article_json(id=article_id), partition=n % 2)
-    produce(topic, article_json(id="s-1-copy", body=story_body("s-1")), partition=1)
+    fed = produce_stories_and_a_copy(produce, topic, "s", 4)
     out, log = state / "stream-out", state / "stream.log"
     with log.open("wb") as sink:
         stream = subprocess.Popen(
@@ -138,7 +107,7 @@ def test_a_stream_on_a_flink_cluster_writes_commits_and_is_cancelled_there_when_
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             written = {a["id"] for a in read_avro(out, "articles")} if out.exists() else set()
-            if written >= fed and _committed(kafka_bootstrap, topic, group="s") == {0: 2, 1: 3}:
+            if written >= fed and committed(kafka_bootstrap, "s", topic, 2) == {0: 2, 1: 3}:
                 break
             assert stream.poll() is None, log.read_text()[-3000:]
             time.sleep(1)
