@@ -17,15 +17,18 @@ Example:
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 import uuid
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import (
@@ -49,6 +52,7 @@ __all__ = [
     "cancel_on_cluster",
     "configure_flink",
     "ensure_job_server_jar",
+    "flink_jobs",
     "flink_rest_url",
     "is_flink",
     "name_job",
@@ -232,6 +236,9 @@ def flink_rest_url(options: PipelineOptions) -> str | None:
     """
     given = options.view_as(WirenewsOptions).flink_rest
     master = options.view_as(FlinkRunnerOptions).flink_master
+    runner = options.view_as(StandardOptions).runner or ""
+    if given and not is_flink(options) and runner.rsplit(".", 1)[-1] != "PortableRunner":
+        return None  # Prism, Dataflow...: no Flink job to cancel
     if not given and (not is_flink(options) or master in _LOCAL_MASTERS):
         return None
     url = (given or master).rstrip("/")
@@ -250,24 +257,52 @@ _ENDED = {"FINISHED", "CANCELED", "CANCELLING", "FAILED", "SUSPENDED"}
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def cancel_on_cluster(rest_url: str, job_name: str, timeout: float = 10.0) -> list[str]:
-    """Cancel the jobs called ``job_name`` still running on the Flink cluster; their ids.
-
-    Beam's Flink job server cancels its own invocation of a job but not the job it
-    submitted to a cluster: a stream stopped through it went on running there,
-    reading its topic and committing the group's offsets.
+def flink_jobs(rest_url: str, timeout: float = 10.0) -> dict[str, tuple[str, str]]:
+    """Every job the Flink cluster knows: its id → (name, state).
 
     Raises:
         OSError: Flink's REST API did not answer.
         ValueError: what answered is not Flink's REST API.
     """
-    with _NO_PROXY.open(f"{rest_url}/jobs/overview", timeout=timeout) as answer:
-        jobs = json.loads(answer.read()).get("jobs", [])
-    running = [j["jid"] for j in jobs if j["name"] == job_name and j["state"] not in _ENDED]
+    try:
+        with _NO_PROXY.open(f"{rest_url}/jobs/overview", timeout=timeout) as answer:
+            jobs = json.loads(answer.read())["jobs"]
+        return {job["jid"]: (job["name"], job["state"]) for job in jobs}
+    except (http.client.HTTPException, KeyError, TypeError) as exc:
+        message = f"{rest_url} is not Flink's REST API ({type(exc).__name__})"
+        raise ValueError(message) from exc
+
+
+def cancel_on_cluster(
+    rest_url: str, job_name: str, *, spare: Collection[str] = (), patience: float = 10.0
+) -> list[str]:
+    """Cancel this run's job on the Flink cluster, found by name; the ids cancelled.
+
+    Beam's Flink job server cancels its own invocation of a job but not the job it
+    submitted to a cluster: a stream stopped through it went on running there,
+    reading its topic and committing the group's offsets. Jobs in ``spare`` (those
+    of that name before this run) are left alone; a job not there yet (a stream
+    stopped while it started) is waited for up to ``patience`` seconds.
+
+    Raises:
+        OSError: Flink's REST API did not answer.
+        ValueError: what answered is not Flink's REST API.
+        http.client.HTTPException: the cancel request met something else than Flink.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        running = [
+            jid
+            for jid, (name, state) in flink_jobs(rest_url).items()
+            if name == job_name and state not in _ENDED and jid not in spare
+        ]
+        if running or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
     for jid in running:
         cancel = f"{rest_url}/jobs/{jid}?mode=cancel"  # the user's own --flink-rest/--flink_master
         request = urllib.request.Request(cancel, method="PATCH")  # noqa: S310
-        with _NO_PROXY.open(request, timeout=timeout):
+        with _NO_PROXY.open(request, timeout=10.0):
             pass
     return running
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.client
 import logging
 import signal
 import sys
@@ -29,7 +30,7 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from pipeline.flink import cancel_on_cluster, flink_rest_url, name_job
+from pipeline.flink import cancel_on_cluster, flink_jobs, flink_rest_url, name_job
 from pipeline.graph import (
     OUTPUT_PREFIXES,
     build,
@@ -115,6 +116,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     with _stopping_on_signals(stop) if streaming else contextlib.nullcontext():
         cluster = flink_rest_url(options) if streaming else None
         job_name = name_job(options) if cluster else ""
+        earlier = _jobs_named(cluster, job_name) if cluster else set()
         runner = choose_runner(options)
         offload_nlp(runner, options)
         pipeline = beam.Pipeline(runner=runner, options=options)
@@ -127,10 +129,12 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
             raise
         except Exception as exc:
             raise JobFailed(_why_it_failed(exc, options)) from exc
+        finally:
+            if cluster and stop.is_set():  # also after a second Ctrl-C, or a failed cancel
+                interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+                _cancel_on_cluster(cluster, job_name, earlier, patience=0 if interrupted else 10)
     if state == PipelineState.DONE:
         outputs.after_success()
-    if cluster and state == PipelineState.CANCELLED:
-        _cancel_on_cluster(cluster, job_name)
     counters = job_counters(result)
     return JobReport(
         state=str(state),
@@ -147,18 +151,30 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     )
 
 
-def _cancel_on_cluster(rest_url: str, job_name: str) -> None:
+def _jobs_named(rest_url: str, job_name: str) -> set[str]:
+    """The ids of the cluster's jobs called ``job_name`` before this run (never to cancel)."""
+    try:
+        return {jid for jid, (name, _) in flink_jobs(rest_url).items() if name == job_name}
+    except (OSError, ValueError) as exc:
+        LOGGER.debug("no job list from %s before the run: %s", rest_url, exc)
+        return set()
+
+
+def _cancel_on_cluster(rest_url: str, job_name: str, earlier: set[str], patience: float) -> None:
     """Beam has cancelled its invocation of the stream; its job on the cluster is ended here."""
     try:
-        cancelled = cancel_on_cluster(rest_url, job_name)
-    except (OSError, ValueError, KeyError) as exc:
-        LOGGER.warning(
-            "could not cancel %s on the Flink cluster at %s (%s): cancel it there",
-            job_name, rest_url, exc,
-        )  # fmt: skip
-        return
+        cancelled = cancel_on_cluster(rest_url, job_name, spare=earlier, patience=patience)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        cancelled, why = [], f"{exc}"
+    else:
+        why = "none of that name was running"
     for jid in cancelled:
         LOGGER.info("cancelled Flink job %s (%s) at %s", jid, job_name, rest_url)
+    if not cancelled:
+        LOGGER.warning(
+            "cancelled no Flink job %s at %s (%s): if it still runs there, cancel it there",
+            job_name, rest_url, why,
+        )  # fmt: skip
 
 
 class JobFailed(WirenewsError):

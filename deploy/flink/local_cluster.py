@@ -9,6 +9,8 @@ Four processes, each in its own session, run from one state folder:
 - Beam's Flink job server, pointed at the JobManager (``--flink-master``), as next to
   any cluster;
 - Beam's Python SDK worker pool, what the Kubernetes sidecar runs, from this virtualenv.
+  Beam binds it to every interface (``[::]``, not a choice it offers), and it starts
+  workers on request: on a shared network, firewall its port or stop the cluster after use.
 
 Flink's distribution is not on Maven Central, but its runtime is: the job server's
 classpath, which ``pipeline/flink.py`` caches (``make flink``), holds all of it, so the
@@ -62,6 +64,7 @@ from local_process import (  # noqa: E402
 )
 
 from pipeline.flink import JAVA_17_FLAGS, ensure_job_server_jar  # noqa: E402
+from transforms.errors import WirenewsError  # noqa: E402
 
 __all__ = ["DEFAULT_STATE_DIR", "LocalCluster", "LocalClusterError", "start", "status", "stop"]
 
@@ -313,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             print("stopped" if stop(args.dir) else "not running")
             return 0
         cluster = start(args.dir) if args.command == "start" else status(args.dir)
-    except LocalClusterError as exc:
+    except (LocalServiceError, WirenewsError, OSError) as exc:  # no jar, no java, no port...
         print(f"local-cluster: error: {exc}", file=sys.stderr)
         return 1
     if cluster is None:

@@ -9,7 +9,9 @@ loaded cores) never learns it was refused, retries until its bootstrap timeout, 
 wirenews could only say that no broker answered.
 
 ``deliver_replies_before_eof`` makes the read return the reply alone and keep the
-error for the next read, which the closed socket makes ready at once. Installed when
+error for the next read, which the closed socket makes ready at once (a TLS peer
+that sends close_notify but keeps the TCP connection open delays it until the TCP
+close; Kafka brokers close both at once). Installed when
 ``pipeline.io.kafka_client`` is imported; remove it once kafka-python passes data read
 before an end of stream to its protocol.
 """
@@ -31,8 +33,8 @@ _Read = Callable[[Any], tuple[bytes, BaseException | None]]
 def deliver_replies_before_eof() -> None:
     """Patch kafka-python's TCP and TLS transports (once; later calls do nothing)."""
     for transport in (KafkaTCPTransport, KafkaSSLTransport):
-        read = transport.__dict__["_sock_recv"]
-        if not getattr(read, "keeps_replies", False):
+        read = transport.__dict__.get("_sock_recv")  # TLS may one day inherit TCP's
+        if read is not None and not getattr(read, "keeps_replies", False):
             transport._sock_recv = _reply_first(read)  # noqa: SLF001
 
 

@@ -41,6 +41,7 @@ def test_where_a_stopped_stream_is_cancelled_on_a_flink_cluster() -> None:
     assert rest("--runner=PortableRunner", "--job_endpoint=js:8099") is None
     assert rest("--runner=PortableRunner", "--flink-rest=http://jm:8081") == "http://jm:8081"
     assert rest("--runner=PrismRunner", "--flink_master=jm:8081") is None
+    assert rest("--runner=PrismRunner", "--flink-rest=http://jm:8081") is None  # no Flink job
 
 
 def test_a_job_is_named_once_so_the_cluster_can_find_it() -> None:

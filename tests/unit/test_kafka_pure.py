@@ -194,10 +194,10 @@ def test_reads_without_a_hang_up_or_without_a_reply_are_unchanged(
 
 
 def test_the_transport_fix_is_installed_once() -> None:
-    installed = KafkaTCPTransport._sock_recv
+    installed = (KafkaTCPTransport._sock_recv, KafkaSSLTransport._sock_recv)
     deliver_replies_before_eof()
-    assert KafkaTCPTransport._sock_recv is installed
-    assert installed.keeps_replies
+    assert (KafkaTCPTransport._sock_recv, KafkaSSLTransport._sock_recv) == installed
+    assert all(read.keeps_replies for read in installed)
 
 
 def _raised_from(error: Exception, cause: Exception) -> Exception:
