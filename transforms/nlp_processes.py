@@ -31,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from spacy.language import Language
 
 from transforms.annotation import annotate_batch
+from transforms.entities import entity_pipeline
 from transforms.records import Article
 
 __all__ = ["AnnotatorProcesses", "shared_annotator"]
@@ -143,8 +144,6 @@ def _start_helper(parent: int, model: str, entities: bool, quotes: bool) -> None
     global _helper  # noqa: PLW0603 - one model per helper process, for every batch it gets
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
-    from transforms.entities import entity_pipeline  # noqa: PLC0415 - the model's module, here only
-
     _helper = (entity_pipeline(model), entities, quotes)
 
 
