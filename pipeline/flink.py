@@ -41,7 +41,7 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.version import __version__ as BEAM_VERSION
 
-from pipeline.options import WirenewsOptions
+from pipeline.options import WirenewsOptions, runner_kind
 from transforms.errors import WirenewsError
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
     "ensure_job_server_jar",
     "flink_jobs",
     "flink_rest_url",
-    "is_flink",
     "name_job",
 ]
 
@@ -114,12 +113,6 @@ class FlinkCheckpointOptions(PipelineOptions):
             help="Flink: finish each bundle before its checkpoint barrier goes downstream "
             "(always on for streams, see pipeline/flink.py)",
         )
-
-
-def is_flink(options: PipelineOptions) -> bool:
-    """Whether ``--runner`` names Beam's Flink runner."""
-    name = options.view_as(StandardOptions).runner or ""
-    return name.rsplit(".", 1)[-1] in {"FlinkRunner", "flink"}
 
 
 def job_server_dir(cache: Path | None = None, beam_version: str = BEAM_VERSION) -> Path:
@@ -236,10 +229,10 @@ def flink_rest_url(options: PipelineOptions) -> str | None:
     """
     given = options.view_as(WirenewsOptions).flink_rest
     master = options.view_as(FlinkRunnerOptions).flink_master
-    runner = options.view_as(StandardOptions).runner or ""
-    if given and not is_flink(options) and runner.rsplit(".", 1)[-1] != "PortableRunner":
+    runner = runner_kind(options)
+    if given and runner not in {"flink", "portable"}:
         return None  # Prism, Dataflow...: no Flink job to cancel
-    if not given and (not is_flink(options) or master in _LOCAL_MASTERS):
+    if not given and (runner != "flink" or master in _LOCAL_MASTERS):
         return None
     url = (given or master).rstrip("/")
     return url if url.startswith(("http://", "https://")) else f"http://{url}"

@@ -15,12 +15,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 
 from transforms.nlp import DEFAULT_MODEL
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES
 
-__all__ = ["WirenewsOptions", "parse_options"]
+__all__ = ["WirenewsOptions", "parse_options", "runner_kind"]
 
 
 def _positive_int(text: str) -> int:
@@ -192,3 +192,13 @@ def parse_options(argv: Sequence[str] | None = None) -> PipelineOptions:
     if not any(flag.startswith("--output_executable_path") for flag in flags):
         options.view_as(PortableOptions).output_executable_path = None
     return options
+
+
+def runner_kind(options: PipelineOptions) -> str:
+    """``--runner`` as a short lower-case name: ``flink``, ``prism``, ``direct`` (unset)...
+
+    Beam takes ``FlinkRunner``, ``flink``, ``flinkrunner`` and the class's dotted path
+    alike for the same runner, so the choices made here must too.
+    """
+    name = (options.view_as(StandardOptions).runner or "direct").rsplit(".", 1)[-1].lower()
+    return name.removesuffix("runner") or name

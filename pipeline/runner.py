@@ -10,6 +10,10 @@
   this machine (``--prism_location``, ``$WIRENEWS_PRISM``, ``.bin/prism`` in the
   repository, or ``prism`` on the PATH); ``make prism`` builds it offline.
 
+``--runner=PrismRunner``: any job on that same Prism. Beam's own PrismRunner would
+download Prism from GitHub, serve its web UI, and let Prism split the bundles that
+streaming dedup's timers need whole.
+
 ``--runner=FlinkRunner``: an embedded Flink (``--flink_master=[local]``, the
 default) runs the SDK workers in this process (LOOPBACK), and the job server
 comes from a local cache, fetched from Maven Central on first use
@@ -48,15 +52,15 @@ from apache_beam.runners.runner import PipelineRunner
 from apache_beam.runners.worker import sdk_worker
 from apache_beam.runners.worker.worker_id_interceptor import WorkerIdInterceptor
 
-from pipeline.flink import configure_flink, is_flink
+from pipeline.flink import configure_flink
 from pipeline.job_server import LocalFlinkRunner, LocalPrismRunner
-from pipeline.options import WirenewsOptions
+from pipeline.options import WirenewsOptions, runner_kind
 from transforms.errors import WirenewsError
 
 __all__ = ["choose_runner", "find_prism", "offload_nlp", "use_every_core"]
 
 LOGGER = logging.getLogger(__name__)
-_DIRECT = {None, "DirectRunner", "direct", "SwitchingDirectRunner"}
+_DIRECT = {"direct", "switchingdirect"}  # as runner_kind names them
 _REPO_PRISM = Path(__file__).resolve().parent.parent / ".bin" / "prism"
 # A worker process takes ~3 s to start (Beam, then the spaCy model); below about this
 # much input (~200 articles) one in-process worker finishes first.
@@ -74,28 +78,29 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
     """The runner to pass to ``beam.Pipeline``; None lets Beam resolve ``--runner``.
 
     Raises:
-        WirenewsError: a streaming job and no Prism binary to run it on, or a Flink
+        WirenewsError: a streaming or Prism job and no Prism binary to run it on, or a Flink
             job and no way to fetch its job server.
     """
-    standard = options.view_as(StandardOptions)
-    if is_flink(options):
+    kind = runner_kind(options)
+    if kind == "flink":
         configure_flink(options)
         return LocalFlinkRunner()
-    if standard.runner not in _DIRECT:
-        return None
-    if standard.streaming:
+    if kind == "prism" or (kind in _DIRECT and options.view_as(StandardOptions).streaming):
         prism = options.view_as(PrismRunnerOptions)
         prism.prism_location = prism.prism_location or find_prism()
         if not prism.prism_location:
             message = (
-                "streaming runs need Prism, Beam's local runner: build it with `make prism` "
+                "streaming runs and --runner=PrismRunner need Prism, Beam's local runner: "
+                "build it with `make prism` "
                 "(go install, offline), or pass --prism_location=PATH"
             )
             raise WirenewsError(message)
         _no_runner_splits(options)
         _name_workers_on_state_channel()
-        LOGGER.info("streaming on Prism (%s)", prism.prism_location)
+        LOGGER.info("running on Prism (%s)", prism.prism_location)
         return LocalPrismRunner()
+    if kind not in _DIRECT:
+        return None
     LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
     # Workers read the pipeline options from the provision info, as under the DirectRunner.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())

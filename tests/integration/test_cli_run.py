@@ -58,6 +58,34 @@ def comparable(record: dict) -> dict:
     return record
 
 
+SEEDS_COUNTS = {"read": 15, "articles": 13, "duplicates": 2, "dead_letters": 0}
+SEEDS_DUPLICATES = {
+    "463979e4565bed70": ("nw-2024-1126-001", "near"),
+    "dbp-20241125-7731": ("nw-2024-1125-001", "exact"),
+}
+
+
+def articles_as_golden(out: Path) -> list[dict]:
+    """The articles written, as the golden file keeps them (no run-time fields), in its order.
+
+    By file, then id: runners write a file's several articles in different orders.
+    """
+    articles = []
+    for article in read_avro(out, "articles"):
+        article["origin_file"] = article["origin"]["path"]
+        articles.append(comparable(article))
+    return sorted(articles, key=lambda a: (a["origin_file"], a["id"]))
+
+
+def golden_articles() -> list[dict]:
+    return [json.loads(line) for line in GOLDEN.read_text().splitlines()]
+
+
+def duplicates_written(out: Path) -> dict[str, tuple[str, str]]:
+    """Each duplicate written: its id → its original's id and how it was found."""
+    return {d["id"]: (d["duplicate_of"], d["method"]) for d in read_avro(out, "duplicates")}
+
+
 def test_seeds_become_articles_readable_by_two_implementations(seeds_run) -> None:
     done, out = seeds_run
     articles = read_avro(out, "articles")
@@ -98,15 +126,10 @@ def test_seed_page_fields(seeds_run) -> None:
 def test_seeds_match_the_golden_output(seeds_run) -> None:
     """Every field of every seed article, against a reviewed copy in tests/data."""
     _, out = seeds_run
-    articles = []
-    for article in read_avro(out, "articles"):
-        article["origin_file"] = article["origin"]["path"]
-        articles.append(comparable(article))
-    articles.sort(key=lambda a: a["origin_file"])
+    articles = articles_as_golden(out)
     if os.environ.get("WIRENEWS_UPDATE_GOLDEN"):
         GOLDEN.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles))
-    golden = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
-    assert articles == golden
+    assert articles == golden_articles()
 
 
 def test_no_temporary_files_are_left_behind(seeds_run) -> None:
@@ -298,3 +321,14 @@ def test_seed_page_quotes_are_exactly_the_issues_list(seeds_run) -> None:
     assert {q["speaker_label"] for q in page["quotes"] if q["speaker"] == ministry} == {"ORG"}
     indirect = [(q["speaker"], q["cue"]) for q in page["quotes"] if q["kind"] == "indirect"]
     assert ("Volodymyr Zelenskyy", "stated") in indirect
+
+
+def test_seeds_on_prism_named_by_the_user_give_the_direct_runners_records(tmp_path: Path) -> None:
+    """--runner=PrismRunner runs on this machine's Prism: Beam's would download one from GitHub."""
+    out = tmp_path / "out"
+    done = run_wirenews("run", "--source", "seeds/", "--output", str(out), "--runner=PrismRunner")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "running on Prism" in done.stderr
+    assert summary_counts(done.stdout) == SEEDS_COUNTS
+    assert articles_as_golden(out) == golden_articles()
+    assert duplicates_written(out) == SEEDS_DUPLICATES

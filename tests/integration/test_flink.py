@@ -7,7 +7,6 @@ DirectRunner against.
 """
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -26,7 +25,13 @@ from tests.conftest import (
     summary_counts,
 )
 from tests.integration.chaos import committed, stop_as_a_terminal_would
-from tests.integration.test_cli_run import GOLDEN, comparable
+from tests.integration.test_cli_run import (
+    SEEDS_COUNTS,
+    SEEDS_DUPLICATES,
+    articles_as_golden,
+    duplicates_written,
+    golden_articles,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -41,32 +46,11 @@ def flink_seeds_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path
     return done.stdout, out
 
 
-SEEDS_COUNTS = {"read": 15, "articles": 13, "duplicates": 2, "dead_letters": 0}
-SEEDS_DUPLICATES = {
-    "463979e4565bed70": ("nw-2024-1126-001", "near"),
-    "dbp-20241125-7731": ("nw-2024-1125-001", "exact"),
-}
-
-
-def articles_as_golden(out: Path) -> list[dict]:
-    """The articles written, as the golden file keeps them (no run-time fields), in its order."""
-    articles = []
-    for article in read_avro(out, "articles"):
-        article["origin_file"] = article["origin"]["path"]
-        articles.append(comparable(article))
-    return sorted(articles, key=lambda a: a["origin_file"])
-
-
-def duplicates_written(out: Path) -> dict[str, tuple[str, str]]:
-    """Each duplicate written: its id → its original's id and how it was found."""
-    return {d["id"]: (d["duplicate_of"], d["method"]) for d in read_avro(out, "duplicates")}
-
-
 def test_seeds_on_flink_give_the_direct_runners_records(flink_seeds_run) -> None:
     """Every field of every article (dedup, entities, quotes included), but run-time ones."""
     stdout, out = flink_seeds_run
     assert summary_counts(stdout) == SEEDS_COUNTS
-    assert articles_as_golden(out) == [json.loads(line) for line in GOLDEN.read_text().splitlines()]
+    assert articles_as_golden(out) == golden_articles()
 
 
 def test_seeds_on_flink_make_the_same_dedup_decisions(flink_seeds_run) -> None:

@@ -29,15 +29,14 @@ from tests.conftest import (
 )
 from tests.integration.chaos import committed, stop_as_a_terminal_would
 from tests.integration.conftest import load_local_cluster
-from tests.integration.test_cli_run import GOLDEN
-from tests.integration.test_flink import (
+from tests.integration.test_cli_run import (
     SEEDS_COUNTS,
     SEEDS_DUPLICATES,
     articles_as_golden,
-    check_a_bounded_run,
     duplicates_written,
-    produce_stories_and_a_copy,
+    golden_articles,
 )
+from tests.integration.test_flink import check_a_bounded_run, produce_stories_and_a_copy
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +70,7 @@ def test_seeds_on_a_flink_cluster_give_the_direct_runners_records(cluster, tmp_p
     assert summary_counts(done.stdout) == SEEDS_COUNTS
     assert finished_jobs(running.rest_url) == before + 1
     assert "Starting worker" in (state / "worker-pool.log").read_text()
-    assert articles_as_golden(out) == [json.loads(line) for line in GOLDEN.read_text().splitlines()]
+    assert articles_as_golden(out) == golden_articles()
     assert duplicates_written(out) == SEEDS_DUPLICATES
 
 

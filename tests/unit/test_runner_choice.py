@@ -1,15 +1,21 @@
-"""How a job on this machine is spread over its cores (pipeline.runner)."""
+"""Which runner a job gets, and how it is spread over this machine's cores (pipeline.runner)."""
 
 from pathlib import Path
 
 import pytest
-from apache_beam.options.pipeline_options import DirectOptions
+from apache_beam.options.pipeline_options import (
+    DebugOptions,
+    DirectOptions,
+    PipelineOptions,
+    PrismRunnerOptions,
+)
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 
 from pipeline.io.file_source import ReadArticleFiles
 from pipeline.io.kafka_client import is_kafka_url
-from pipeline.options import WirenewsOptions, parse_options
-from pipeline.runner import choose_runner, offload_nlp, use_every_core
+from pipeline.job_server import LocalFlinkRunner, LocalPrismRunner
+from pipeline.options import WirenewsOptions, parse_options, runner_kind
+from pipeline.runner import choose_runner, find_prism, offload_nlp, use_every_core
 
 
 @pytest.fixture
@@ -89,3 +95,39 @@ def test_every_core_but_the_workers_own_goes_to_spacy(monkeypatch: pytest.Monkey
 def test_a_batch_job_has_a_worker_process_per_core_instead() -> None:
     assert nlp_processes() == 0
     assert nlp_processes("--nlp-processes", "2") == 2
+
+
+@pytest.mark.parametrize(
+    ("runner", "kind"),
+    [
+        (None, "direct"),
+        ("DirectRunner", "direct"),
+        ("FlinkRunner", "flink"),
+        ("flink", "flink"),
+        ("flinkrunner", "flink"),
+        ("apache_beam.runners.portability.prism_runner.PrismRunner", "prism"),
+        ("prism", "prism"),
+        ("DataflowRunner", "dataflow"),
+    ],
+)
+def test_a_runner_is_known_by_every_name_beam_takes_for_it(runner: str | None, kind: str) -> None:
+    flags = [f"--runner={runner}"] if runner else []
+    assert runner_kind(PipelineOptions(flags)) == kind
+
+
+@pytest.mark.usefixtures("two_cores")
+@pytest.mark.parametrize("name", ["PrismRunner", "prism"])
+def test_prism_named_by_the_user_is_the_local_one_for_batch_jobs_too(name: str) -> None:
+    """Beam's own would download Prism from GitHub and let Prism split dedup's bundles."""
+    options = parse_options(["--source", "in/", "--output", "out/", f"--runner={name}"])
+    assert isinstance(choose_runner(options), LocalPrismRunner)
+    assert options.view_as(PrismRunnerOptions).prism_location == find_prism()
+    assert "prism_disable_sdf_split" in options.view_as(DebugOptions).experiments
+    assert nlp_processes(f"--runner={name}") == 1  # its worker is this process, as for streams
+
+
+def test_flink_named_in_lower_case_is_still_the_local_flink() -> None:
+    options = parse_options(
+        ["--source", "in/", "--output", "out/", "--runner=flinkrunner", "--job_endpoint=js:1"]
+    )
+    assert isinstance(choose_runner(options), LocalFlinkRunner)
