@@ -168,8 +168,8 @@ class WirenewsOptions(PipelineOptions):
             default=None,
             metavar="N",
             help="Run spaCy in N helper processes beside each SDK worker (0: in the worker). "
-            "Default: one per core but one where every step shares one Python process (a "
-            "stream on Prism, an embedded Flink), else 0.",
+            "Default: one per core but one where every step shares one Python process (any "
+            "job on Prism, an embedded Flink), else 0.",
         )
         flag(
             "max-record-bytes",
@@ -198,7 +198,11 @@ def runner_kind(options: PipelineOptions) -> str:
     """``--runner`` as a short lower-case name: ``flink``, ``prism``, ``direct`` (unset)...
 
     Beam takes ``FlinkRunner``, ``flink``, ``flinkrunner`` and the class's dotted path
-    alike for the same runner, so the choices made here must too.
+    alike for the same runner, so the choices made here must too. A runner class of
+    the user's own (a dotted path outside Beam) keeps its whole name: it is Beam's to load.
     """
-    name = (options.view_as(StandardOptions).runner or "direct").rsplit(".", 1)[-1].lower()
+    runner = options.view_as(StandardOptions).runner or "direct"
+    if "." in runner and not runner.startswith("apache_beam."):
+        return runner
+    name = runner.rsplit(".", 1)[-1].lower()
     return name.removesuffix("runner") or name

@@ -81,26 +81,11 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
         WirenewsError: a streaming or Prism job and no Prism binary to run it on, or a Flink
             job and no way to fetch its job server.
     """
-    kind = runner_kind(options)
-    if kind == "flink":
-        configure_flink(options)
-        return LocalFlinkRunner()
-    if kind == "prism" or (kind in _DIRECT and options.view_as(StandardOptions).streaming):
-        prism = options.view_as(PrismRunnerOptions)
-        prism.prism_location = prism.prism_location or find_prism()
-        if not prism.prism_location:
-            message = (
-                "streaming runs and --runner=PrismRunner need Prism, Beam's local runner: "
-                "build it with `make prism` "
-                "(go install, offline), or pass --prism_location=PATH"
-            )
-            raise WirenewsError(message)
-        _no_runner_splits(options)
-        _name_workers_on_state_channel()
-        LOGGER.info("running on Prism (%s)", prism.prism_location)
-        return LocalPrismRunner()
-    if kind not in _DIRECT:
-        return None
+    runner = _portable_runner(options)
+    if runner is not None and _workers_in_this_process(runner, options):
+        _no_environment_listing(options)
+    if runner is not None or runner_kind(options) not in _DIRECT:
+        return runner
     LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
     # Workers read the pipeline options from the provision info, as under the DirectRunner.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
@@ -108,6 +93,52 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
     )
     return fn_runner.FnApiRunner(provision_info=provision)
+
+
+def _portable_runner(options: PipelineOptions) -> LocalFlinkRunner | LocalPrismRunner | None:
+    """Flink or Prism, set up to run from this machine; None for any other runner."""
+    kind = runner_kind(options)
+    if kind == "flink":
+        configure_flink(options)
+        return LocalFlinkRunner()
+    if kind == "prism" or (kind in _DIRECT and options.view_as(StandardOptions).streaming):
+        _no_runner_splits(options)
+        _name_workers_on_state_channel()
+        endpoint = options.view_as(PortableOptions).job_endpoint
+        if endpoint:  # a Prism already running: no binary needed here
+            LOGGER.info("running on the Prism at %s", endpoint)
+            return LocalPrismRunner()
+        prism = options.view_as(PrismRunnerOptions)
+        prism.prism_location = prism.prism_location or find_prism()
+        if not prism.prism_location:
+            message = (
+                "streaming runs and --runner=PrismRunner need Prism, Beam's local runner: "
+                "build it with `make prism` (go install, offline), or pass --prism_location=PATH"
+            )
+            raise WirenewsError(message)
+        LOGGER.info("running on Prism (%s)", prism.prism_location)
+        return LocalPrismRunner()
+    return None
+
+
+def _workers_in_this_process(runner: PipelineRunner | None, options: PipelineOptions) -> bool:
+    """Whether the runner's SDK workers are threads of this process (LOOPBACK)."""
+    environment = options.view_as(PortableOptions).environment_type
+    return (  # Prism's workers default to LOOPBACK; Flink's (elsewhere) to Docker
+        isinstance(runner, LocalPrismRunner) and environment in (None, "LOOPBACK")
+    ) or (isinstance(runner, LocalFlinkRunner) and environment == "LOOPBACK")
+
+
+def _no_environment_listing(options: PipelineOptions) -> None:
+    """Skip Beam's ``pip freeze`` of this environment at every submission.
+
+    Beam stages it for remote workers to compare with their own; workers in this
+    process run in it. It cost ~0.7 s a start, and a Ctrl-C landing in it printed
+    pip's traceback.
+    """
+    debug = options.view_as(DebugOptions)
+    if not debug.lookup_experiment("disable_logging_submission_environment"):
+        debug.add_experiment("disable_logging_submission_environment")
 
 
 def use_every_core(
@@ -144,10 +175,7 @@ def offload_nlp(runner: PipelineRunner | None, options: PipelineOptions) -> None
     wirenews = options.view_as(WirenewsOptions)
     if wirenews.nlp_processes is not None:
         return
-    portable = options.view_as(PortableOptions)
-    in_this_process = isinstance(runner, LocalPrismRunner) or (
-        isinstance(runner, LocalFlinkRunner) and portable.environment_type == "LOOPBACK"
-    )
+    in_this_process = _workers_in_this_process(runner, options)
     wirenews.nlp_processes = max((os.cpu_count() or 1) - 1, 0) if in_this_process else 0
     if wirenews.nlp_processes:
         LOGGER.info(

@@ -16,6 +16,7 @@ from pipeline.io.kafka_client import is_kafka_url
 from pipeline.job_server import LocalFlinkRunner, LocalPrismRunner
 from pipeline.options import WirenewsOptions, parse_options, runner_kind
 from pipeline.runner import choose_runner, find_prism, offload_nlp, use_every_core
+from transforms.errors import WirenewsError
 
 
 @pytest.fixture
@@ -108,11 +109,35 @@ def test_a_batch_job_has_a_worker_process_per_core_instead() -> None:
         ("apache_beam.runners.portability.prism_runner.PrismRunner", "prism"),
         ("prism", "prism"),
         ("DataflowRunner", "dataflow"),
+        ("my.own.PrismRunner", "my.own.PrismRunner"),  # the user's class, Beam's to load
     ],
 )
 def test_a_runner_is_known_by_every_name_beam_takes_for_it(runner: str | None, kind: str) -> None:
     flags = [f"--runner={runner}"] if runner else []
     assert runner_kind(PipelineOptions(flags)) == kind
+
+
+def chosen(*flags: str) -> object:
+    return choose_runner(parse_options(["--source", "in/", "--output", "out/", *flags]))
+
+
+@pytest.mark.parametrize("name", ["DirectRunner", "directrunner", "SwitchingDirectRunner"])
+def test_the_direct_runner_by_any_name_is_the_batch_engine_or_prism(name: str) -> None:
+    assert isinstance(chosen(f"--runner={name}"), FnApiRunner)
+    assert isinstance(chosen(f"--runner={name}", "--streaming"), LocalPrismRunner)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--runner=BundleBasedDirectRunner",),
+        ("--runner=PortableRunner", "--job_endpoint=js:1"),
+        ("--runner=DataflowRunner",),
+        ("--runner=my.own.PrismRunner",),
+    ],
+)
+def test_other_runners_are_beams_to_resolve(flags: tuple[str, ...]) -> None:
+    assert chosen(*flags) is None
 
 
 @pytest.mark.usefixtures("two_cores")
@@ -126,8 +151,46 @@ def test_prism_named_by_the_user_is_the_local_one_for_batch_jobs_too(name: str) 
     assert nlp_processes(f"--runner={name}") == 1  # its worker is this process, as for streams
 
 
-def test_flink_named_in_lower_case_is_still_the_local_flink() -> None:
-    options = parse_options(
-        ["--source", "in/", "--output", "out/", "--runner=flinkrunner", "--job_endpoint=js:1"]
+def test_a_prism_of_the_users_choosing_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their binary, or a Prism already running at --job_endpoint (then none is needed here)."""
+    flags = ["--runner=PrismRunner", "--prism_location=/opt/prism"]
+    options = parse_options(["--source", "in/", "--output", "out/", *flags])
+    choose_runner(options)
+    assert options.view_as(PrismRunnerOptions).prism_location == "/opt/prism"
+    monkeypatch.setattr("pipeline.runner.find_prism", lambda: None)
+    assert isinstance(chosen("--runner=PrismRunner", "--job_endpoint=prism:8073"), LocalPrismRunner)
+    with pytest.raises(WirenewsError, match="make prism"):
+        chosen("--runner=PrismRunner")
+
+
+def lists_its_environment(*flags: str) -> bool:
+    """Whether Beam would ``pip freeze`` this environment for the job's workers."""
+    options = parse_options(["--source", "in/", "--output", "out/", *flags])
+    choose_runner(options)
+    experiment = "disable_logging_submission_environment"
+    return not options.view_as(DebugOptions).lookup_experiment(experiment)
+
+
+def test_only_workers_elsewhere_get_this_environments_listing() -> None:
+    assert not lists_its_environment("--streaming")
+    assert not lists_its_environment("--runner=PrismRunner")
+    assert not lists_its_environment("--runner=FlinkRunner", "--job_endpoint=js:1")
+    assert lists_its_environment("--runner=PrismRunner", "--environment_type=EXTERNAL")
+    assert lists_its_environment(
+        "--runner=FlinkRunner", "--flink_master=jm:8081", "--job_endpoint=js:1"
     )
-    assert isinstance(choose_runner(options), LocalFlinkRunner)
+
+
+@pytest.mark.usefixtures("two_cores")
+def test_workers_outside_this_process_need_no_spacy_helpers() -> None:
+    assert nlp_processes("--runner=PrismRunner", "--environment_type=EXTERNAL") == 0
+    assert (
+        nlp_processes("--runner=FlinkRunner", "--flink_master=jm:8081", "--job_endpoint=js:1") == 0
+    )
+    assert (
+        nlp_processes("--runner=FlinkRunner", "--flink_master=[local]", "--job_endpoint=js:1") == 1
+    )
+
+
+def test_flink_named_in_lower_case_is_still_the_local_flink() -> None:
+    assert isinstance(chosen("--runner=flinkrunner", "--job_endpoint=js:1"), LocalFlinkRunner)
