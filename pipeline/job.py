@@ -110,10 +110,10 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
             if not is_kafka_url(folder):
                 _remove_earlier_output(folder)
     started = time.monotonic()
-    stop = threading.Event()
+    stop, interrupted = threading.Event(), threading.Event()
     # A stream asked to stop while it starts stops once started, rather than dying by the
     # signal and leaving Prism running without it.
-    with _stopping_on_signals(stop) if streaming else contextlib.nullcontext():
+    with _stopping_on_signals(stop) if streaming else _noting_interrupts(interrupted):
         cluster = flink_rest_url(options) if streaming else None
         job_name = name_job(options) if cluster else ""
         earlier = _jobs_named(cluster, job_name) if cluster else set()
@@ -128,6 +128,8 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         except WirenewsError:
             raise
         except Exception as exc:
+            if interrupted.is_set():  # Ctrl-C as a worker met it: Beam reports it as a failure
+                raise KeyboardInterrupt from exc
             raise JobFailed(_why_it_failed(exc, options)) from exc
         finally:
             if cluster and stop.is_set():  # also after a second Ctrl-C, or a failed cancel
@@ -203,6 +205,29 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _noting_interrupts(interrupted: threading.Event) -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt as ever, and is noted, while inside.
+
+    A batch job's workers may meet it first, and Beam then reports a failed job. Left
+    alone where SIGINT is ignored (a job started in the background).
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield
+        return
+
+    def noted(*_: object) -> None:
+        interrupted.set()
+        _expect_shutdown_noise()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, noted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _asked_to_stop(stop: threading.Event, end_runners: Callable[[], None], *_: object) -> None:
     """The first signal asks the stream to stop; a second ends its runner and the run at once.
 
@@ -236,16 +261,25 @@ def _wait(result: PipelineResult, stop: threading.Event) -> str:
 
 
 def _expect_shutdown_noise() -> None:
-    """Once a stream is being stopped, broken gRPC streams of Beam's workers are expected.
+    """Once a job is being stopped, broken gRPC streams of Beam's workers are expected.
 
     Beam's worker threads log them, raise them, and print them to stderr (a bundle
-    cancelled while it runs); what this process's main thread prints still shows.
+    cancelled while it runs), and Prism's own log of a job stopped mid-bundle comes
+    through a thread of Beam's; what this process's main thread prints still shows.
     """
+    if isinstance(sys.stderr, _MainThreadOnly):
+        return
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_from_the_main_thread)
     threading.excepthook = lambda args: LOGGER.debug(
         "during shutdown: %s in %s", args.exc_type.__name__, args.thread
     )
     sys.stderr = _MainThreadOnly(sys.stderr)
+
+
+def _from_the_main_thread(record: logging.LogRecord) -> bool:
+    return record.thread == threading.main_thread().ident
 
 
 class _MainThreadOnly:

@@ -45,8 +45,9 @@ from apache_beam.options.pipeline_options import (
     PrismRunnerOptions,
     StandardOptions,
 )
+from apache_beam.portability import python_urns
 from apache_beam.portability.api import beam_provision_api_pb2
-from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.runners.runner import PipelineRunner
 from apache_beam.runners.worker import sdk_worker
@@ -86,7 +87,8 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
         _no_environment_listing(options)
     if runner is not None or runner_kind(options) not in _DIRECT:
         return runner
-    LOGGER.debug("running on the DirectRunner's batch engine (FnApiRunner)")
+    LOGGER.info("running on the DirectRunner's batch engine (FnApiRunner)")
+    _worker_processes_ignore_sigint()
     # Workers read the pipeline options from the provision info, as under the DirectRunner.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision = fn_runner.ExtendedProvisionInfo(
@@ -195,6 +197,26 @@ def _no_runner_splits(options: PipelineOptions) -> None:
     debug = options.view_as(DebugOptions)
     if "prism_disable_sdf_split" not in (debug.experiments or []):
         debug.add_experiment("prism_disable_sdf_split")
+
+
+def _worker_processes_ignore_sigint() -> None:
+    """Start the FnApiRunner's worker processes with SIGINT ignored, as Prism and Flink's.
+
+    A terminal's Ctrl-C reaches the whole process group: each worker process died of
+    it printing its own KeyboardInterrupt traceback, while the job was stopping anyway.
+    Beam starts them with a shell (``sh -c``), and an ignored signal stays ignored
+    across ``exec``; they end when this process does, as their control stream closes.
+    """
+    registered = worker_handlers.WorkerHandler._registered_environments  # noqa: SLF001
+    handler, payload_type = registered[python_urns.SUBPROCESS_SDK]
+    if getattr(handler, "_wirenews_ignoring_sigint", False):
+        return
+
+    def ignoring_sigint(command_line: bytes, *args: Any) -> worker_handlers.WorkerHandler:
+        return handler(b'trap "" INT; exec ' + command_line, *args)
+
+    ignoring_sigint._wirenews_ignoring_sigint = True  # type: ignore[attr-defined]  # noqa: SLF001
+    registered[python_urns.SUBPROCESS_SDK] = ignoring_sigint, payload_type
 
 
 def _name_workers_on_state_channel() -> None:

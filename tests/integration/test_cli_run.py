@@ -1,8 +1,11 @@
 """The ``wirenews`` command end to end, as a user runs it, output read back independently."""
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,13 +15,17 @@ from tests.conftest import (
     EXPECTED_BAD,
     EXPECTED_GOOD_FROM_BAD,
     REPO,
+    WIRENEWS,
+    article_json,
     read_avro,
     read_with_apache_avro,
     read_with_avrocat,
     run_wirenews,
+    story_body,
     summary_counts,
     write_bad_inputs,
 )
+from tests.integration.chaos import group_members
 
 GOLDEN = REPO / "tests" / "data" / "seeds_golden.jsonl"
 # Fields that depend on when and where the job ran.
@@ -332,3 +339,41 @@ def test_seeds_on_prism_named_by_the_user_give_the_direct_runners_records(tmp_pa
     assert summary_counts(done.stdout) == SEEDS_COUNTS
     assert articles_as_golden(out) == golden_articles()
     assert duplicates_written(out) == SEEDS_DUPLICATES
+
+
+@pytest.mark.parametrize("runner", [(), ("--runner=PrismRunner",)], ids=["direct", "prism"])
+def test_ctrl_c_stops_a_batch_job_at_once_and_says_so(tmp_path: Path, runner: tuple) -> None:
+    """Not "the job failed" (Beam's worker met the KeyboardInterrupt first), nor tracebacks."""
+    corpus = tmp_path / "articles.jsonl"
+    corpus.write_bytes(b"".join(article_json(id=f"c-{n}", body=story_body(f"c-{n}")) + b"\n"
+                                for n in range(1500)))  # fmt: skip
+    log = tmp_path / "job.log"
+    # A terminal's foreground job takes SIGINT's default, even where these tests were
+    # started with it ignored (in the background): a handler here is the default after exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    with log.open("wb") as sink:
+        job = subprocess.Popen(
+            [str(WIRENEWS), "run", "--source", str(corpus), "--output", str(tmp_path / "out"),
+             *runner],
+            cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    signal.signal(signal.SIGINT, previous)
+    try:
+        deadline = time.monotonic() + 120
+        while "running on" not in log.read_text() and time.monotonic() < deadline:
+            assert job.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        time.sleep(4)  # into its bundles
+        os.killpg(job.pid, signal.SIGINT)
+        assert job.wait(timeout=60) == 130, log.read_text()[-3000:]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert "wirenews run: stopped at once" in text
+    for noise in ("Traceback", "failed", "panic", "ERROR"):
+        assert noise not in text, text[-3000:]
+    deadline = time.monotonic() + 15
+    while group_members(job.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert group_members(job.pid) == [], "the runner outlived the job"
