@@ -6,7 +6,9 @@ articles (bench/corpus.py) and measures:
 - ``wirenews feed`` and ``kcat -P`` publishing the same JSON Lines to new topics
   (messages/s each by their own clocks, and the ratio; feed's wall clock, with
   Python's start-up, too), and kafka-python alone sending the same messages from
-  memory: the ceiling of any feed written on that client;
+  memory: the ceiling of any feed written on that client; and the CPU time each
+  spends a message (all its threads; feed's and kcat's whole processes, start-up
+  included), which other load on the machine changes far less than messages/s;
 - a bounded ``wirenews run --until-end`` over the fed topic (articles/s);
 - a streaming run on Prism fed at a fixed rate: for each article, the time from
   its send to the moment its output file appears (p50, p95, max), beside the
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -48,14 +51,16 @@ def feeding(bootstrap: str, corpus: Path, count: int) -> dict[str, float | str]:
     Each is timed three times (a fresh topic each time) and the median kept.
     """
     topics, ours, walls, kcats, bare = [], [], [], [], []
+    cpu: dict[str, list[float]] = {"feed": [], "kcat": [], "kafka_python": []}
     for _ in range(3):
         topic = _topic(bootstrap, "feed")
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _children_cpu_seconds()
         done = subprocess.run(
             [str(WIRENEWS), "feed", "--bootstrap", bootstrap, "--topic", topic, str(corpus)],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         walls.append(time.perf_counter() - started)
+        cpu["feed"].append(_children_cpu_seconds() - cpu_before)
         summary = _FED.search(done.stdout + done.stderr)
         if summary is None:
             message = f"no summary line from feed:\n{done.stderr[-2000:]}"
@@ -67,16 +72,23 @@ def feeding(bootstrap: str, corpus: Path, count: int) -> dict[str, float | str]:
         ours.append(sent / rate)  # its own clock, after start-up (the rate is the precise figure)
         topics.append(topic)
         kcat_topic = _topic(bootstrap, "kcat")
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _children_cpu_seconds()
         subprocess.run(
             ["kcat", "-P", "-b", bootstrap, "-t", kcat_topic, "-X", "acks=all", "-l", str(corpus)],
             check=True, capture_output=True,
         )  # fmt: skip
         kcats.append(time.perf_counter() - started)
-        bare.append(_bare_kafka_python(bootstrap, _topic(bootstrap, "bare"), corpus))
+        cpu["kcat"].append(_children_cpu_seconds() - cpu_before)
+        seconds, cpu_seconds = _bare_kafka_python(bootstrap, _topic(bootstrap, "bare"), corpus)
+        bare.append(seconds)
+        cpu["kafka_python"].append(cpu_seconds)
     feed_s, wall_s = statistics.median(ours), statistics.median(walls)
     kcat_s, bare_s = statistics.median(kcats), statistics.median(bare)
-    return {
+    per_message = {
+        f"{client}_cpu_us_per_message": round(statistics.median(spent) * 1e6 / count, 1)
+        for client, spent in cpu.items()
+    }
+    return per_message | {
         "topic": topics[0],
         "feed_messages_per_s": round(count / feed_s, 1),
         "feed_wall_messages_per_s": round(count / wall_s, 1),
@@ -99,8 +111,15 @@ def _topic(bootstrap: str, prefix: str) -> str:
     return name
 
 
-def _bare_kafka_python(bootstrap: str, topic: str, corpus: Path) -> float:
-    """Seconds for kafka-python alone to send the lines, read beforehand, as feed sends them.
+def _children_cpu_seconds() -> float:
+    """CPU time of the ended child processes so far (user and system): whole processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _bare_kafka_python(bootstrap: str, topic: str, corpus: Path) -> tuple[float, float]:
+    """Seconds, and CPU seconds of all threads, for kafka-python alone to send the lines
+    (read beforehand) as feed sends them.
 
     Same producer settings, key and headers as ``wirenews feed``: the most any feed
     written on this client could do, without reading or checking anything.
@@ -117,13 +136,13 @@ def _bare_kafka_python(bootstrap: str, topic: str, corpus: Path) -> float:
     )
     try:
         producer.partitions_for(topic)  # metadata first, as feed has it before its first send
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), time.process_time()
         for number, (key, line) in enumerate(zip(keys, lines, strict=True), start=1):
             origin = f"{corpus}:{number}".encode()
             headers = [("content-type", b"application/json"), ("wirenews-origin", origin)]
             producer.send(topic, key=key, value=line, headers=headers)
         producer.flush()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu_before
     finally:
         producer.close()
 
