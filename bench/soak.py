@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from broker import KafkaAdminClient, NewTopic  # kafka-python: bench/kafka.py shadows it here
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
