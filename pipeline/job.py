@@ -84,7 +84,7 @@ class JobReport:
         line = (
             f"{self.state}: read {self.read:,} records: {self.articles:,} articles, "
             f"{self.duplicates:,} duplicates, {self.dead_letters:,} dead letters, "
-            f"in {self.elapsed_seconds:.1f} s ({rate:,.1f} articles/s)"
+            f"in {self.elapsed_seconds:.1f} s ({rate:,.1f} records/s)"
         )
         if self.streaming:
             line += f"; dedup state held: {self.held_fingerprints:,} fingerprints"
