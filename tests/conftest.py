@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import random
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import avro.datafile
@@ -51,6 +53,31 @@ def run_wirenews(
         timeout=timeout,
         check=False,
     )
+
+
+def printed_is(printed: object, value: object) -> bool:
+    """Whether ``wirenews read``'s JSON for a record field holds ``value``, decoded by hand.
+
+    Bytes must come back from base64 and times from ISO 8601 (with their zone), as a
+    user's ``jq '.payload | @base64d'`` or ``fromisoformat`` would take them.
+    """
+    if isinstance(value, dict):
+        return (
+            isinstance(printed, dict)
+            and printed.keys() == value.keys()
+            and all(printed_is(printed[key], item) for key, item in value.items())
+        )
+    if isinstance(value, list):
+        return (
+            isinstance(printed, list)
+            and len(printed) == len(value)
+            and all(map(printed_is, printed, value))
+        )
+    if isinstance(value, bytes):
+        return isinstance(printed, str) and base64.b64decode(printed, validate=True) == value
+    if isinstance(value, datetime):
+        return isinstance(printed, str) and datetime.fromisoformat(printed) == value
+    return printed == value
 
 
 def read_avro(folder: Path, prefix: str) -> list[dict]:
