@@ -9,11 +9,13 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["main"]
@@ -144,29 +146,53 @@ def _run_command(parser: argparse.ArgumentParser, argv: list[str], *, verbose: b
 
 
 def _feed_command(args: argparse.Namespace) -> int:
-    from pipeline.feed import feed  # noqa: PLC0415
+    from pipeline.feed import StopRequests, feed  # noqa: PLC0415
     from pipeline.io.kafka_client import KafkaSettings, KafkaUnavailable  # noqa: PLC0415
     from transforms.errors import WirenewsError  # noqa: PLC0415
 
+    stop_requests = StopRequests()
     try:
         settings = KafkaSettings.from_flags(
             args.bootstrap, args.kafka_config, args.kafka_password_env
         )
-        report = feed(
-            settings,
-            args.topic,
-            args.paths,
-            partitions=args.partitions,
-            on_progress=lambda r: LOGGER.info("%s so far", r.summary()),
-        )
+        with _handling(stop_requests, signal.SIGINT, signal.SIGTERM):
+            report = feed(
+                settings,
+                args.topic,
+                args.paths,
+                partitions=args.partitions,
+                on_progress=lambda r: LOGGER.info("%s so far", r.summary()),
+                stop_requests=stop_requests,
+            )
     except KafkaUnavailable as exc:
         print(f"wirenews feed: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     except WirenewsError as exc:
         print(f"wirenews feed: {exc}", file=sys.stderr)  # noqa: T201
         return 2
+    except KeyboardInterrupt:  # asked again while the last sends went out
+        message = "wirenews feed: stopped at once; sends not yet acknowledged may be lost"
+        print(message, file=sys.stderr)  # noqa: T201
+        return 130
     print(report.summary())  # noqa: T201 - the command's output
+    if report.stopped:
+        return 130
     return 1 if report.failed else 0
+
+
+@contextlib.contextmanager
+def _handling(handler: Callable[..., None], *signals: signal.Signals) -> Iterator[None]:
+    """``handler`` for ``signals`` while inside, except where a signal is ignored."""
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig in signals
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
+    try:
+        yield
+    finally:
+        for sig, earlier in previous.items():
+            signal.signal(sig, earlier)
 
 
 def _read_command(args: argparse.Namespace) -> int:

@@ -41,7 +41,7 @@ from transforms.errors import ArticleError, InvalidEncoding
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES, article_document, parse_record
 from transforms.records import Article, DeadLetter, MediaType, Origin, RawRecord
 
-__all__ = ["FeedReport", "article_message", "feed", "message_of", "read_ahead"]
+__all__ = ["FeedReport", "StopRequests", "article_message", "feed", "message_of", "read_ahead"]
 
 LOGGER = logging.getLogger(__name__)
 STDIN = "-"
@@ -63,15 +63,48 @@ class FeedReport:
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    stopped: bool = False  # asked to stop (Ctrl-C, SIGTERM) before the end of its input
 
     def summary(self) -> str:
         """One line for people."""
         rate = self.sent / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
         return (
+            f"{'stopped: ' if self.stopped else ''}"
             f"sent {self.sent:,} articles to {self.topic} in {self.elapsed_seconds:.1f} s "
             f"({rate:,.0f}/s); skipped {len(self.skipped):,} unparseable; "
             f"failed {len(self.failed):,}"
         )
+
+
+class StopRequests:
+    """A signal handler that ends a feed between two messages, never inside a send.
+
+    Installed for SIGINT and SIGTERM, it raises KeyboardInterrupt at once while the
+    feed reads or waits for input (a line on stdin may never come), and only notes
+    the request while a message is handed to the producer: an exception there could
+    leave the producer's batches half-built, and what was handed over must still go.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._sending = False
+
+    def __call__(self, *_: object) -> None:
+        """The handler: note the request; stop now unless a send is under way."""
+        self.requested = True
+        if not self._sending:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """A stop asked for inside takes effect on the way out."""
+        self._sending = True
+        try:
+            yield
+        finally:
+            self._sending = False
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 def article_message(article: Article) -> bytes:
@@ -144,8 +177,13 @@ def feed(
     partitions: int | None = None,
     stdin: IO[bytes] | None = None,
     on_progress: Callable[[FeedReport], None] | None = None,
+    stop_requests: StopRequests | None = None,
 ) -> FeedReport:
     """Publish every article under ``paths`` to ``topic``.
+
+    A KeyboardInterrupt while feeding (with ``stop_requests`` installed as the
+    signal handler, only ever between two sends) stops it: what was handed to the
+    producer is still sent, and the report says it stopped.
 
     Raises:
         KafkaUnavailable: no broker answered.
@@ -162,20 +200,26 @@ def feed(
             messages = _read_while_asking(producer, topic, messages)
         pending: list[tuple[str, FutureRecordMetadata]] = []
         next_progress = started + _PROGRESS_SECONDS
-        for origin, key, value in messages:
-            future = producer.send(
-                topic,
-                key=key,
-                value=value,
-                headers=[(CONTENT_TYPE_HEADER, _JSON), (ORIGIN_HEADER, origin.encode())],
-            )
-            pending.append((origin, future))
-            if time.monotonic() >= next_progress:
-                next_progress = time.monotonic() + _PROGRESS_SECONDS
-                _settle(pending, report)
-                report.elapsed_seconds = time.monotonic() - started
-                if on_progress:
-                    on_progress(report)
+        sending = stop_requests.sending if stop_requests else contextlib.nullcontext
+        try:
+            for origin, key, value in messages:
+                with sending():
+                    future = producer.send(
+                        topic,
+                        key=key,
+                        value=value,
+                        headers=[(CONTENT_TYPE_HEADER, _JSON), (ORIGIN_HEADER, origin.encode())],
+                    )
+                    pending.append((origin, future))
+                if time.monotonic() >= next_progress:
+                    next_progress = time.monotonic() + _PROGRESS_SECONDS
+                    _settle(pending, report)
+                    report.elapsed_seconds = time.monotonic() - started
+                    if on_progress:
+                        on_progress(report)
+        except KeyboardInterrupt:
+            report.stopped = True
+            LOGGER.info("stopping: sending what was handed over (ask again to stop at once)")
         producer.flush()
         _settle(pending, report)
     finally:

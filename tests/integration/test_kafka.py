@@ -1,8 +1,13 @@
 """Feeding a real Kafka broker and reading topics in bounded mode."""
 
+import contextlib
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,7 +15,14 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.conftest import SEED_PAGE, article_json, read_avro, run_wirenews, summary_counts
+from tests.conftest import (
+    SEED_PAGE,
+    WIRENEWS,
+    article_json,
+    read_avro,
+    run_wirenews,
+    summary_counts,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -245,3 +257,42 @@ def test_start_at_a_time_skips_older_messages(
     out = tmp_path / "out"
     bounded_run(kafka_bootstrap, topic, out, "--start", "2024-03-01T00:00:00Z")
     assert sorted(a["id"] for a in read_avro(out, "articles")) == [f"new-{n}" for n in range(4)]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_feed_stops_when_asked_and_sends_what_it_took_first(
+    kafka_bootstrap: str, topic: str, stop: signal.Signals
+) -> None:
+    """`tail -f wire.jsonl | wirenews feed -` ends with Ctrl-C: a summary, not a traceback."""
+    # A terminal's foreground job takes SIGINT's default, even where these tests run
+    # with it ignored (in the background): a handler here is the default after exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    feeding = subprocess.Popen(
+        [str(WIRENEWS), "feed", "--bootstrap", kafka_bootstrap, "--topic", topic,
+         "--partitions", "1", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    signal.signal(signal.SIGINT, previous)
+    assert feeding.stdin is not None
+    try:
+        feeding.stdin.write(article_json(id="first") + b"\n")
+        feeding.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not consume_all(kafka_bootstrap, topic) and time.monotonic() < deadline:
+            assert feeding.poll() is None
+        for n in range(20):  # then a burst, and the stop while it is being sent
+            feeding.stdin.write(article_json(id=f"burst-{n}") + b"\n")
+        feeding.stdin.flush()
+        os.killpg(feeding.pid, stop)
+        out, err = feeding.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(feeding.pid, signal.SIGKILL)
+    assert feeding.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode()
+    sent = re.match(rf"stopped: sent (\d+) articles to {topic} ", out.decode().splitlines()[-1])
+    assert sent, out.decode()
+    on_the_topic = [m.key for m in consume_all(kafka_bootstrap, topic)]
+    assert len(on_the_topic) == int(sent[1]) >= 1  # every send it counted, and no other
+    assert on_the_topic[0] == b"first"

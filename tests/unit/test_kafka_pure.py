@@ -21,7 +21,7 @@ from kafka.errors import (
 from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
 
 from pipeline import feed as feed_module
-from pipeline.feed import message_of, read_ahead
+from pipeline.feed import StopRequests, message_of, read_ahead
 from pipeline.io import kafka_client
 from pipeline.io.kafka_client import (
     KafkaSettings,
@@ -399,3 +399,23 @@ def test_feed_sends_each_stdin_line_without_waiting_for_the_next(
     stdin = io.BytesIO(b"\n".join(article_json(id=f"a-{n}") for n in range(3)))
     producer = _feed_through(monkeypatch, ["-"], stdin=stdin)
     assert producer.read_at_first_send == 1
+
+
+def test_a_stop_request_ends_a_wait_for_input_at_once() -> None:
+    requests = StopRequests()
+    with pytest.raises(KeyboardInterrupt):
+        requests()
+    assert requests.requested
+
+
+def test_a_stop_request_lets_the_send_under_way_finish_first() -> None:
+    requests, done = StopRequests(), []
+
+    def send() -> None:
+        with requests.sending():
+            requests()  # the signal arrives in the middle of a send
+            done.append("handed over")
+
+    with pytest.raises(KeyboardInterrupt):
+        send()
+    assert done == ["handed over"]
