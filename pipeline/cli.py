@@ -175,9 +175,9 @@ def _feed_command(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr)  # noqa: T201
         return 130
     print(report.summary())  # noqa: T201 - the command's output
-    if report.stopped:
-        return 130
-    return 1 if report.failed else 0
+    if report.failed:
+        return 1
+    return 130 if report.stopped else 0
 
 
 @contextlib.contextmanager

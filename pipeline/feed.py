@@ -79,32 +79,35 @@ class FeedReport:
 class StopRequests:
     """A signal handler that ends a feed between two messages, never inside a send.
 
-    Installed for SIGINT and SIGTERM, it raises KeyboardInterrupt at once while the
-    feed reads or waits for input (a line on stdin may never come), and only notes
-    the request while a message is handed to the producer: an exception there could
-    leave the producer's batches half-built, and what was handed over must still go.
+    Installed for SIGINT and SIGTERM. A first request raises KeyboardInterrupt at
+    once while the feed reads or waits for input (a line on stdin may never come),
+    and is only noted while the feed holds it off: inside a send, where an
+    exception could leave the producer's batches half-built, and while what was
+    handed over is flushed. A second request raises at once, anywhere.
     """
 
     def __init__(self) -> None:
         self.requested = False
-        self._sending = False
+        self.repeated = False
+        self._holding = False
 
     def __call__(self, *_: object) -> None:
-        """The handler: note the request; stop now unless a send is under way."""
+        """The handler: stop now, unless held off (then only the second time)."""
+        if self.requested:
+            self.repeated = True
+            raise KeyboardInterrupt
         self.requested = True
-        if not self._sending:
+        if not self._holding:
             raise KeyboardInterrupt
 
     @contextlib.contextmanager
-    def sending(self) -> Iterator[None]:
-        """A stop asked for inside takes effect on the way out."""
-        self._sending = True
+    def held_off(self) -> Iterator[None]:
+        """A first request inside is only noted: the caller checks ``requested`` after."""
+        self._holding = True
         try:
             yield
         finally:
-            self._sending = False
-        if self.requested:
-            raise KeyboardInterrupt
+            self._holding = False
 
 
 def article_message(article: Article) -> bytes:
@@ -181,9 +184,10 @@ def feed(
 ) -> FeedReport:
     """Publish every article under ``paths`` to ``topic``.
 
-    A KeyboardInterrupt while feeding (with ``stop_requests`` installed as the
-    signal handler, only ever between two sends) stops it: what was handed to the
-    producer is still sent, and the report says it stopped.
+    With ``stop_requests`` installed as the signal handler, a first stop request
+    ends the feed between two messages: what was handed to the producer is still
+    sent, and the report says it stopped. A second one raises KeyboardInterrupt at
+    once, leaving what the producer still holds unsent.
 
     Raises:
         KafkaUnavailable: no broker answered.
@@ -191,6 +195,7 @@ def feed(
     started = time.monotonic()
     report = FeedReport(topic=topic)
     paths = list(paths)
+    stop = stop_requests or StopRequests()  # never installed: nothing is held off
     producer = _producer(settings)
     try:
         if partitions and create_topic(settings, topic, partitions):
@@ -200,10 +205,9 @@ def feed(
             messages = _read_while_asking(producer, topic, messages)
         pending: list[tuple[str, FutureRecordMetadata]] = []
         next_progress = started + _PROGRESS_SECONDS
-        sending = stop_requests.sending if stop_requests else contextlib.nullcontext
         try:
             for origin, key, value in messages:
-                with sending():
+                with stop.held_off():
                     future = producer.send(
                         topic,
                         key=key,
@@ -211,19 +215,28 @@ def feed(
                         headers=[(CONTENT_TYPE_HEADER, _JSON), (ORIGIN_HEADER, origin.encode())],
                     )
                     pending.append((origin, future))
-                if time.monotonic() >= next_progress:
-                    next_progress = time.monotonic() + _PROGRESS_SECONDS
-                    _settle(pending, report)
-                    report.elapsed_seconds = time.monotonic() - started
-                    if on_progress:
-                        on_progress(report)
+                    if time.monotonic() >= next_progress:
+                        next_progress = time.monotonic() + _PROGRESS_SECONDS
+                        _settle(pending, report)
+                        report.elapsed_seconds = time.monotonic() - started
+                        if on_progress:
+                            on_progress(report)
+                if stop.requested:
+                    raise KeyboardInterrupt  # asked while sending: now, between two messages
         except KeyboardInterrupt:
+            if stop.repeated:
+                raise
             report.stopped = True
             LOGGER.info("stopping: sending what was handed over (ask again to stop at once)")
-        producer.flush()
-        _settle(pending, report)
+        with stop.held_off():
+            producer.flush()
+            _settle(pending, report)
     finally:
-        producer.close()
+        if stop.repeated:  # asked twice: nothing more waits (a flush that cannot wait raises)
+            with contextlib.suppress(KafkaError):
+                producer.close(timeout=0)
+        else:
+            producer.close()
     report.elapsed_seconds = time.monotonic() - started
     return report
 

@@ -266,6 +266,7 @@ def _expect_shutdown_noise() -> None:
     Beam's worker threads log them, raise them, and print them to stderr (a bundle
     cancelled while it runs), and Prism's own log of a job stopped mid-bundle comes
     through a thread of Beam's; what this process's main thread prints still shows.
+    For a process about to end: nothing undoes it.
     """
     if isinstance(sys.stderr, _MainThreadOnly):
         return

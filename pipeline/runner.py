@@ -34,6 +34,7 @@ import functools
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -211,9 +212,12 @@ def _worker_processes_ignore_sigint() -> None:
     handler, payload_type = registered[python_urns.SUBPROCESS_SDK]
     if getattr(handler, "_wirenews_ignoring_sigint", False):
         return
+    beams_own = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main".encode()
 
     def ignoring_sigint(command_line: bytes, *args: Any) -> worker_handlers.WorkerHandler:
-        return handler(b'trap "" INT; exec ' + command_line, *args)
+        if command_line == beams_own:  # any other command is left as it was given
+            command_line = b'trap "" INT; exec ' + command_line
+        return handler(command_line, *args)
 
     ignoring_sigint._wirenews_ignoring_sigint = True  # type: ignore[attr-defined]  # noqa: SLF001
     registered[python_urns.SUBPROCESS_SDK] = ignoring_sigint, payload_type

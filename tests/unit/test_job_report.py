@@ -6,7 +6,7 @@ import threading
 import pytest
 from apache_beam.runners.runner import PipelineState
 
-from pipeline.job import JobReport, _asked_to_stop
+from pipeline.job import JobReport, _asked_to_stop, _noting_interrupts
 
 
 def _report(*, counted: bool = True, streaming: bool = True) -> JobReport:
@@ -46,3 +46,28 @@ def test_a_first_stop_signal_asks_and_a_second_ends_the_runner_at_once() -> None
     with pytest.raises(KeyboardInterrupt):
         _asked_to_stop(stop, lambda: ended.append(True), signal.SIGINT, None)
     assert ended == [True]
+
+
+def test_a_batch_job_notes_a_ctrl_c_and_still_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Noted, so that a failure Beam reports after it is told as a stop."""
+    monkeypatch.setattr("pipeline.job._expect_shutdown_noise", lambda: None)  # keeps pytest's
+    noted = threading.Event()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with pytest.raises(KeyboardInterrupt), _noting_interrupts(noted):
+            signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert noted.is_set()
+
+
+def test_a_job_started_with_ctrl_c_ignored_keeps_ignoring_it() -> None:
+    noted = threading.Event()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _noting_interrupts(noted):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not noted.is_set()

@@ -5,7 +5,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -408,14 +408,74 @@ def test_a_stop_request_ends_a_wait_for_input_at_once() -> None:
     assert requests.requested
 
 
-def test_a_stop_request_lets_the_send_under_way_finish_first() -> None:
-    requests, done = StopRequests(), []
+def test_held_off_a_first_request_is_noted_and_a_second_stops_at_once() -> None:
+    requests = StopRequests()
+    with requests.held_off():
+        requests()  # noted only
+        assert requests.requested
+        with pytest.raises(KeyboardInterrupt):
+            requests()
+    assert requests.repeated
 
-    def send() -> None:
-        with requests.sending():
-            requests()  # the signal arrives in the middle of a send
-            done.append("handed over")
 
+class _ProducerCallingBack:
+    """A producer that runs ``on_send(count)`` inside each send and ``on_flush()`` in flush."""
+
+    def __init__(
+        self,
+        on_send: Callable[[int], None] = lambda _: None,
+        on_flush: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sent: list[bytes] = []
+        self.closed_with: float | None = -1.0
+        self._on_send, self._on_flush = on_send, on_flush
+
+    def send(self, _topic: str, *, key: bytes, **_: object) -> SimpleNamespace:
+        self.sent.append(key)
+        self._on_send(len(self.sent))
+        return SimpleNamespace(is_done=True, succeeded=lambda: True)
+
+    def flush(self) -> None:
+        self._on_flush()
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed_with = timeout
+
+
+def _feed_stdin(
+    monkeypatch: pytest.MonkeyPatch, producer: _ProducerCallingBack, stop: StopRequests
+) -> feed_module.FeedReport:
+    stdin = io.BytesIO(b"\n".join(article_json(id=f"a-{n}") for n in range(3)))
+    monkeypatch.setattr(feed_module, "_producer", lambda _settings: producer)
+    return feed_module.feed(KafkaSettings("h:1"), "wire", ["-"], stdin=stdin, stop_requests=stop)
+
+
+def test_a_stop_during_a_send_ends_the_feed_after_it_counted_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stop = StopRequests()
+    producer = _ProducerCallingBack(on_send=lambda n: n == 2 and stop())
+    report = _feed_stdin(monkeypatch, producer, stop)
+    assert report.stopped
+    assert producer.sent == [b"a-0", b"a-1"]
+    assert report.sent == 2  # the send under way went, and was counted once
+    assert producer.closed_with is None  # closing waited for what was handed over
+
+
+def test_a_second_stop_while_flushing_ends_it_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    stop = StopRequests()
+    producer = _ProducerCallingBack(on_send=lambda n: n == 1 and stop(), on_flush=stop)
     with pytest.raises(KeyboardInterrupt):
-        send()
-    assert done == ["handed over"]
+        _feed_stdin(monkeypatch, producer, stop)
+    assert producer.closed_with == 0
+
+
+def test_a_first_stop_while_the_last_sends_flush_lets_them_finish(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stop = StopRequests()
+    try:
+        report = _feed_stdin(monkeypatch, _ProducerCallingBack(on_flush=stop), stop)
+    except KeyboardInterrupt:  # a failure here, not the end of the whole test run
+        pytest.fail("a first stop interrupted the final flush")
+    assert (report.sent, report.stopped) == (3, False)  # its input was all sent

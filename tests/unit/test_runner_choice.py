@@ -1,5 +1,7 @@
 """Which runner a job gets, and how it is spread over this machine's cores (pipeline.runner)."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,13 +11,21 @@ from apache_beam.options.pipeline_options import (
     PipelineOptions,
     PrismRunnerOptions,
 )
+from apache_beam.portability import python_urns
+from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 
 from pipeline.io.file_source import ReadArticleFiles
 from pipeline.io.kafka_client import is_kafka_url
 from pipeline.job_server import LocalFlinkRunner, LocalPrismRunner
 from pipeline.options import WirenewsOptions, parse_options, runner_kind
-from pipeline.runner import choose_runner, find_prism, offload_nlp, use_every_core
+from pipeline.runner import (
+    _worker_processes_ignore_sigint,
+    choose_runner,
+    find_prism,
+    offload_nlp,
+    use_every_core,
+)
 from transforms.errors import WirenewsError
 
 
@@ -194,3 +204,27 @@ def test_workers_outside_this_process_need_no_spacy_helpers() -> None:
 
 def test_flink_named_in_lower_case_is_still_the_local_flink() -> None:
     assert isinstance(chosen("--runner=flinkrunner", "--job_endpoint=js:1"), LocalFlinkRunner)
+
+
+def test_beams_own_worker_processes_start_with_sigint_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A terminal's Ctrl-C is the job's to handle: each worker printed its own traceback."""
+    registered = worker_handlers.WorkerHandler._registered_environments
+    given: list[bytes] = []
+    monkeypatch.setitem(
+        registered, python_urns.SUBPROCESS_SDK, (lambda line, *_: given.append(line), bytes)
+    )
+    _worker_processes_ignore_sigint()
+    _worker_processes_ignore_sigint()  # installed once
+    start, _ = registered[python_urns.SUBPROCESS_SDK]
+    beams = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main".encode()
+    start(beams, "state")
+    start(b"FOO=1 some-other-worker", "state")
+    assert given == [b'trap "" INT; exec ' + beams, b"FOO=1 some-other-worker"]
+    # What Beam then runs (a shell, as it does): the worker's interpreter ignores SIGINT.
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"
+    interpreter = given[0].decode().removesuffix(" -m apache_beam.runners.worker.sdk_worker_main")
+    command = f'{interpreter} -c "{probe}"'  # the worker's interpreter, asked one question
+    shown = subprocess.run(["sh", "-c", command], capture_output=True, check=True)
+    assert shown.stdout.strip() == b"True"
