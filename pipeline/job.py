@@ -207,25 +207,29 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _noting_interrupts(interrupted: threading.Event) -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt as ever, and is noted, while inside.
+    """SIGINT and SIGTERM raise KeyboardInterrupt, and are noted, while inside.
 
-    A batch job's workers may meet it first, and Beam then reports a failed job. Left
-    alone where SIGINT is ignored (a job started in the background).
+    A batch job's workers may meet it first, and Beam then reports a failed job.
+    SIGTERM too, so that the process ends through its exit handlers, which stop a
+    Prism it started (that would otherwise idle on for a minute). A signal ignored
+    when the job started (SIGINT for a job started in the background) stays so.
     """
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        yield
-        return
 
     def noted(*_: object) -> None:
         interrupted.set()
         _expect_shutdown_noise()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, noted)
+    previous = {
+        sig: signal.signal(sig, noted)
+        for sig in _STOP_SIGNALS
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _asked_to_stop(stop: threading.Event, end_runners: Callable[[], None], *_: object) -> None:

@@ -48,17 +48,20 @@ def test_a_first_stop_signal_asks_and_a_second_ends_the_runner_at_once() -> None
     assert ended == [True]
 
 
-def test_a_batch_job_notes_a_ctrl_c_and_still_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_batch_job_notes_a_stop_signal_and_still_stops(
+    monkeypatch: pytest.MonkeyPatch, stop: signal.Signals
+) -> None:
     """Noted, so that a failure Beam reports after it is told as a stop."""
     monkeypatch.setattr("pipeline.job._expect_shutdown_noise", lambda: None)  # keeps pytest's
     noted = threading.Event()
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    previous = signal.signal(stop, signal.default_int_handler)  # a handler, as in a terminal
     try:
         with pytest.raises(KeyboardInterrupt), _noting_interrupts(noted):
-            signal.raise_signal(signal.SIGINT)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+            signal.raise_signal(stop)
+        assert signal.getsignal(stop) is signal.default_int_handler  # put back
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(stop, previous)
     assert noted.is_set()
 
 
