@@ -9,13 +9,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["main"]
@@ -148,6 +147,7 @@ def _run_command(parser: argparse.ArgumentParser, argv: list[str], *, verbose: b
 def _feed_command(args: argparse.Namespace) -> int:
     from pipeline.feed import StopRequests, feed  # noqa: PLC0415
     from pipeline.io.kafka_client import KafkaSettings, KafkaUnavailable  # noqa: PLC0415
+    from pipeline.signals import handling  # noqa: PLC0415
     from transforms.errors import WirenewsError  # noqa: PLC0415
 
     stop_requests = StopRequests()
@@ -155,7 +155,7 @@ def _feed_command(args: argparse.Namespace) -> int:
         settings = KafkaSettings.from_flags(
             args.bootstrap, args.kafka_config, args.kafka_password_env
         )
-        with _handling(stop_requests, signal.SIGINT, signal.SIGTERM):
+        with handling(stop_requests, (signal.SIGINT, signal.SIGTERM)):
             report = feed(
                 settings,
                 args.topic,
@@ -178,21 +178,6 @@ def _feed_command(args: argparse.Namespace) -> int:
     if report.failed:
         return 1
     return 130 if report.stopped else 0
-
-
-@contextlib.contextmanager
-def _handling(handler: Callable[..., None], *signals: signal.Signals) -> Iterator[None]:
-    """``handler`` for ``signals`` while inside, except where a signal is ignored."""
-    previous = {
-        sig: signal.signal(sig, handler)
-        for sig in signals
-        if signal.getsignal(sig) is not signal.SIG_IGN
-    }
-    try:
-        yield
-    finally:
-        for sig, earlier in previous.items():
-            signal.signal(sig, earlier)
 
 
 def _read_command(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -42,6 +42,7 @@ from pipeline.io.kafka_client import is_kafka_url
 from pipeline.job_server import stop_job_servers
 from pipeline.options import WirenewsOptions, parse_options
 from pipeline.runner import choose_runner, offload_nlp, use_every_core
+from pipeline.signals import handling
 from transforms.dedup import FINGERPRINTS
 from transforms.errors import WirenewsError
 from transforms.metrics import NAMESPACE
@@ -193,20 +194,13 @@ def _why_it_failed(error: Exception, options: PipelineOptions) -> str:
     return f"the job failed: {lines[0]}"
 
 
-@contextlib.contextmanager
-def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+def _stopping_on_signals(stop: threading.Event) -> contextlib.AbstractContextManager[None]:
     """SIGINT and SIGTERM set ``stop`` instead of ending the process, while inside."""
     asked = functools.partial(_asked_to_stop, stop, stop_job_servers)
-    previous = {sig: signal.signal(sig, asked) for sig in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return handling(asked, _STOP_SIGNALS, even_ignored=True)
 
 
-@contextlib.contextmanager
-def _noting_interrupts(interrupted: threading.Event) -> Iterator[None]:
+def _noting_interrupts(interrupted: threading.Event) -> contextlib.AbstractContextManager[None]:
     """SIGINT and SIGTERM raise KeyboardInterrupt, and are noted, while inside.
 
     A batch job's workers may meet it first, and Beam then reports a failed job.
@@ -220,16 +214,7 @@ def _noting_interrupts(interrupted: threading.Event) -> Iterator[None]:
         _expect_shutdown_noise()
         raise KeyboardInterrupt
 
-    previous = {
-        sig: signal.signal(sig, noted)
-        for sig in _STOP_SIGNALS
-        if signal.getsignal(sig) is not signal.SIG_IGN
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return handling(noted, _STOP_SIGNALS)
 
 
 def _asked_to_stop(stop: threading.Event, end_runners: Callable[[], None], *_: object) -> None:

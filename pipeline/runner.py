@@ -89,7 +89,7 @@ def choose_runner(options: PipelineOptions) -> PipelineRunner | None:
     if runner is not None or runner_kind(options) not in _DIRECT:
         return runner
     LOGGER.info("running on the DirectRunner's batch engine (FnApiRunner)")
-    _worker_processes_ignore_sigint()
+    _worker_processes_end_quietly_on_sigint()
     # Workers read the pipeline options from the provision info, as under the DirectRunner.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision = fn_runner.ExtendedProvisionInfo(
@@ -200,27 +200,36 @@ def _no_runner_splits(options: PipelineOptions) -> None:
         debug.add_experiment("prism_disable_sdf_split")
 
 
-def _worker_processes_ignore_sigint() -> None:
-    """Start the FnApiRunner's worker processes with SIGINT ignored, as Prism and Flink's.
+_SDK_WORKER_MAIN = "apache_beam.runners.worker.sdk_worker_main"
+# Beam's worker, started by an interpreter that leaves SIGINT to the system.
+_QUIET_ON_SIGINT = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    f"runpy.run_module('{_SDK_WORKER_MAIN}', run_name='__main__', alter_sys=True)"
+)
 
-    A terminal's Ctrl-C reaches the whole process group: each worker process died of
-    it printing its own KeyboardInterrupt traceback, while the job was stopping anyway.
-    Beam starts them with a shell (``sh -c``), and an ignored signal stays ignored
-    across ``exec``; they end when this process does, as their control stream closes.
+
+def _worker_processes_end_quietly_on_sigint() -> None:
+    """Let Ctrl-C end the FnApiRunner's worker processes without a traceback each.
+
+    A terminal's Ctrl-C reaches the whole process group, and each worker process
+    died of it printing its own KeyboardInterrupt traceback while the job was
+    stopping anyway. With SIGINT at the system's default, a worker ends at once and
+    says nothing. It must still end: this process, stopping, waits for its workers
+    (ignoring SIGINT instead left a stopped job waiting for ever now and then).
     """
     registered = worker_handlers.WorkerHandler._registered_environments  # noqa: SLF001
     handler, payload_type = registered[python_urns.SUBPROCESS_SDK]
-    if getattr(handler, "_wirenews_ignoring_sigint", False):
+    if getattr(handler, "_wirenews_quiet_on_sigint", False):
         return
-    beams_own = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main".encode()
+    beams_own = f"{sys.executable} -m {_SDK_WORKER_MAIN}".encode()
 
-    def ignoring_sigint(command_line: bytes, *args: Any) -> worker_handlers.WorkerHandler:
+    def quiet_on_sigint(command_line: bytes, *args: Any) -> worker_handlers.WorkerHandler:
         if command_line == beams_own:  # any other command is left as it was given
-            command_line = b'trap "" INT; exec ' + command_line
+            command_line = f'{sys.executable} -c "{_QUIET_ON_SIGINT}"'.encode()
         return handler(command_line, *args)
 
-    ignoring_sigint._wirenews_ignoring_sigint = True  # type: ignore[attr-defined]  # noqa: SLF001
-    registered[python_urns.SUBPROCESS_SDK] = ignoring_sigint, payload_type
+    quiet_on_sigint._wirenews_quiet_on_sigint = True  # type: ignore[attr-defined]  # noqa: SLF001
+    registered[python_urns.SUBPROCESS_SDK] = quiet_on_sigint, payload_type
 
 
 def _name_workers_on_state_channel() -> None:

@@ -1,5 +1,7 @@
 """Which runner a job gets, and how it is spread over this machine's cores (pipeline.runner)."""
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +22,7 @@ from pipeline.io.kafka_client import is_kafka_url
 from pipeline.job_server import LocalFlinkRunner, LocalPrismRunner
 from pipeline.options import WirenewsOptions, parse_options, runner_kind
 from pipeline.runner import (
-    _worker_processes_ignore_sigint,
+    _worker_processes_end_quietly_on_sigint,
     choose_runner,
     find_prism,
     offload_nlp,
@@ -206,25 +208,37 @@ def test_flink_named_in_lower_case_is_still_the_local_flink() -> None:
     assert isinstance(chosen("--runner=flinkrunner", "--job_endpoint=js:1"), LocalFlinkRunner)
 
 
-def test_beams_own_worker_processes_start_with_sigint_ignored(
-    monkeypatch: pytest.MonkeyPatch,
+def test_beams_own_worker_processes_end_quietly_on_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A terminal's Ctrl-C is the job's to handle: each worker printed its own traceback."""
+    """A terminal's Ctrl-C ends each worker with no traceback of its own, and ends it."""
     registered = worker_handlers.WorkerHandler._registered_environments
     given: list[bytes] = []
     monkeypatch.setitem(
         registered, python_urns.SUBPROCESS_SDK, (lambda line, *_: given.append(line), bytes)
     )
-    _worker_processes_ignore_sigint()
-    _worker_processes_ignore_sigint()  # installed once
+    _worker_processes_end_quietly_on_sigint()
+    _worker_processes_end_quietly_on_sigint()  # installed once
     start, _ = registered[python_urns.SUBPROCESS_SDK]
-    beams = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main".encode()
-    start(beams, "state")
+    start(f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main".encode(), "state")
     start(b"FOO=1 some-other-worker", "state")
-    assert given == [b'trap "" INT; exec ' + beams, b"FOO=1 some-other-worker"]
-    # What Beam then runs (a shell, as it does): the worker's interpreter ignores SIGINT.
-    probe = "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"
-    interpreter = given[0].decode().removesuffix(" -m apache_beam.runners.worker.sdk_worker_main")
-    command = f'{interpreter} -c "{probe}"'  # the worker's interpreter, asked one question
-    shown = subprocess.run(["sh", "-c", command], capture_output=True, check=True)
-    assert shown.stdout.strip() == b"True"
+    assert given[1] == b"FOO=1 some-other-worker"
+    # What Beam then runs (in a shell, as it does), with a stand-in for its worker's module:
+    # the worker runs as __main__, and a SIGINT ends it at once and silently.
+    (tmp_path / "stand_in.py").write_text(
+        "import os, signal, sys, time\n"
+        "if __name__ == '__main__':\n"
+        "    print('running', flush=True)\n"
+        "    time.sleep(30)\n"
+    )
+    command = given[0].decode().replace("apache_beam.runners.worker.sdk_worker_main", "stand_in")
+    worker = subprocess.Popen(
+        ["sh", "-c", command], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)}, start_new_session=True,
+    )  # fmt: skip
+    assert worker.stdout is not None
+    assert worker.stdout.readline() == b"running\n"
+    os.killpg(worker.pid, signal.SIGINT)  # as a terminal sends it: to the whole group
+    _, err = worker.communicate(timeout=10)
+    assert b"Traceback" not in err
+    assert worker.returncode != 0
