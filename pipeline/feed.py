@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import IO, TypeVar
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.producer.future import FutureRecordMetadata
 
 from pipeline.io.files import expand_source, read_file
@@ -35,7 +35,8 @@ from pipeline.io.kafka_client import (
     ORIGIN_HEADER,
     KafkaSettings,
     create_topic,
-    unreachable,
+    message_too_large,
+    producer,
 )
 from transforms.errors import ArticleError, InvalidEncoding
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES, article_document, parse_record
@@ -196,25 +197,19 @@ def feed(
     report = FeedReport(topic=topic)
     paths = list(paths)
     stop = stop_requests or StopRequests()  # never installed: nothing is held off
-    producer = _producer(settings)
+    client = producer(settings)
     try:
         if partitions and create_topic(settings, topic, partitions):
             LOGGER.info("created topic %s with %d partitions", topic, partitions)
         messages = _messages(raw_inputs(paths, stdin), report)
         if STDIN not in paths:  # a line on stdin goes at once, never kept for the next
-            messages = _read_while_asking(producer, topic, messages)
+            messages = _read_while_asking(client, topic, messages)
         pending: list[tuple[str, FutureRecordMetadata]] = []
         next_progress = started + _PROGRESS_SECONDS
         try:
             for origin, key, value in messages:
                 with stop.held_off():
-                    future = producer.send(
-                        topic,
-                        key=key,
-                        value=value,
-                        headers=[(CONTENT_TYPE_HEADER, _JSON), (ORIGIN_HEADER, origin.encode())],
-                    )
-                    pending.append((origin, future))
+                    _send(client, topic, (origin, key, value), pending, report)
                     if time.monotonic() >= next_progress:
                         next_progress = time.monotonic() + _PROGRESS_SECONDS
                         _settle(pending, report)
@@ -229,14 +224,14 @@ def feed(
             report.stopped = True
             LOGGER.info("stopping: sending what was handed over (ask again to stop at once)")
         with stop.held_off():
-            producer.flush()
+            client.flush()
             _settle(pending, report)
     finally:
         if stop.repeated:  # asked twice: nothing more waits (a flush that cannot wait raises)
             with contextlib.suppress(KafkaError):
-                producer.close(timeout=0)
+                client.close(timeout=0)
         else:
-            producer.close()
+            client.close()
     report.elapsed_seconds = time.monotonic() - started
     return report
 
@@ -285,7 +280,7 @@ def _messages(inputs: Iterable[RawRecord | DeadLetter], report: FeedReport) -> I
 
 
 def _read_while_asking(
-    producer: KafkaProducer, topic: str, messages: Iterator[Message]
+    client: KafkaProducer, topic: str, messages: Iterator[Message]
 ) -> Iterator[Message]:
     """``messages``, read ahead while the producer asks for the topic's partitions.
 
@@ -298,7 +293,7 @@ def _read_while_asking(
     if first is None:
         return
     asking = threading.Thread(
-        target=_partitions_for, args=(producer, topic), name="feed-metadata", daemon=True
+        target=_partitions_for, args=(client, topic), name="feed-metadata", daemon=True
     )
     asking.start()
     yield from read_ahead(
@@ -309,29 +304,37 @@ def _read_while_asking(
     )
 
 
-def _partitions_for(producer: KafkaProducer, topic: str) -> None:
+def _partitions_for(client: KafkaProducer, topic: str) -> None:
     # The first send meets the same error (a bad topic name, a timeout) and reports it.
     with contextlib.suppress(Exception):
-        producer.partitions_for(topic)
-
-
-def _producer(settings: KafkaSettings) -> KafkaProducer:
-    try:
-        return KafkaProducer(
-            **settings.client_config(),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=20,
-            batch_size=512 * 1024,
-            max_request_size=DEFAULT_MAX_RECORD_BYTES + 64 * 1024,
-        )
-    except KafkaError as exc:
-        raise unreachable(settings, exc) from exc
+        client.partitions_for(topic)
 
 
 def _skip(report: FeedReport, origin: str, reason: str) -> None:
     LOGGER.warning("skipped %s: %s", origin, reason)
     report.skipped.append(origin)
+
+
+def _send(
+    client: KafkaProducer,
+    topic: str,
+    message: Message,
+    pending: list[tuple[str, FutureRecordMetadata]],
+    report: FeedReport,
+) -> None:
+    """Hand ``message`` to the producer, or count it failed if it is too large to send."""
+    origin, key, value = message
+    try:
+        future = client.send(
+            topic,
+            key=key,
+            value=value,
+            headers=[(CONTENT_TYPE_HEADER, _JSON), (ORIGIN_HEADER, origin.encode())],
+        )
+    except MessageSizeTooLargeError:
+        _fail(report, origin, message_too_large("the article", len(value), client))
+        return
+    pending.append((origin, future))
 
 
 def _settle(pending: list[tuple[str, FutureRecordMetadata]], report: FeedReport) -> None:
@@ -343,6 +346,10 @@ def _settle(pending: list[tuple[str, FutureRecordMetadata]], report: FeedReport)
         elif future.succeeded():
             report.sent += 1
         else:
-            LOGGER.error("failed to send %s: %s", origin, future.exception)
-            report.failed.append(origin)
+            _fail(report, origin, future.exception)
     pending[:] = still
+
+
+def _fail(report: FeedReport, origin: str, error: BaseException) -> None:
+    LOGGER.error("failed to send %s: %s", origin, error)
+    report.failed.append(origin)

@@ -24,6 +24,7 @@ from pipeline.io.kafka_client import (
     KafkaSettings,
     KafkaTopic,
     commit_offsets,
+    ensure_topics,
     is_kafka_url,
     parse_start,
 )
@@ -183,39 +184,62 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     wirenews = options.view_as(WirenewsOptions)
     outputs = build_outputs(pipeline, options)
     streaming = is_streaming(options)
-    acknowledgements = [
-        _write(
-            outputs.articles,
-            label="WriteArticles",
-            target=wirenews.output,
-            prefix=ARTICLES_PREFIX,
-            schema_name="Article",
-            wirenews=wirenews,
-            streaming=streaming,
-        ),
-        _write(
-            outputs.duplicates,
-            label="WriteDuplicates",
-            target=beside_articles(wirenews, "duplicates"),
-            prefix=DUPLICATES_PREFIX,
-            schema_name="Duplicate",
-            wirenews=wirenews,
-            streaming=streaming,
-        ),
-        _write(
-            outputs.dead_letters,
-            label="WriteDeadLetters",
-            target=dead_letter_target(wirenews),
-            prefix=DEAD_LETTERS_PREFIX,
-            schema_name="DeadLetter",
-            wirenews=wirenews,
-            streaming=streaming,
-        ),
-    ]
+    targets = [wirenews.output, dead_letter_target(wirenews)]
+    if outputs.duplicates is not None:
+        targets.append(beside_articles(wirenews, "duplicates"))
+    _create_output_topics(wirenews, targets)
+    articles = _write(
+        outputs.articles,
+        label="WriteArticles",
+        target=wirenews.output,
+        prefix=ARTICLES_PREFIX,
+        schema_name="Article",
+        wirenews=wirenews,
+        streaming=streaming,
+    )
+    duplicates = _write(
+        outputs.duplicates,
+        label="WriteDuplicates",
+        target=beside_articles(wirenews, "duplicates"),
+        prefix=DUPLICATES_PREFIX,
+        schema_name="Duplicate",
+        wirenews=wirenews,
+        streaming=streaming,
+    )
+    # What a topic would not take (too large a message) joins the dead letters.
+    refused = [written.refused for written in (articles, duplicates) if written.refused]
+    dead_letters = _write(
+        (outputs.dead_letters, *refused) | "CollectRefused" >> beam.Flatten()
+        if refused
+        else outputs.dead_letters,
+        label="WriteDeadLetters",
+        target=dead_letter_target(wirenews),
+        prefix=DEAD_LETTERS_PREFIX,
+        schema_name="DeadLetter",
+        wirenews=wirenews,
+        streaming=streaming,
+    )
     if outputs.commit is not None:
-        written = [acks for acks in acknowledgements if acks is not None]
-        (outputs.ranges, *written) | "CommitOffsets" >> outputs.commit
+        acks = [written.acks for written in (articles, duplicates, dead_letters) if written.acks]
+        (outputs.ranges, *acks) | "CommitOffsets" >> outputs.commit
     return outputs
+
+
+def _create_output_topics(wirenews: WirenewsOptions, targets: list[str]) -> None:
+    """Create the output topics that do not exist yet, on each cluster written to."""
+    topics: dict[str, list[str]] = {}
+    for target in filter(is_kafka_url, targets):
+        topic = KafkaTopic.parse(target)
+        topics.setdefault(topic.bootstrap, []).append(topic.topic)
+    for bootstrap, names in topics.items():
+        ensure_topics(kafka_settings(wirenews, bootstrap), names)
+
+
+class _Written(NamedTuple):
+    """What a writer gives back: offsets it wrote, and records it refused (as dead letters)."""
+
+    acks: beam.PCollection | None = None
+    refused: beam.PCollection | None = None
 
 
 def _write(
@@ -227,23 +251,28 @@ def _write(
     schema_name: str,
     wirenews: WirenewsOptions,
     streaming: bool,
-) -> beam.PCollection | None:
+) -> _Written:
     """Write to a topic or a folder; the offsets written, where the sink reports them."""
     if records is None:
-        return None
+        return _Written()
     counter = f"write_{prefix}"
     if is_kafka_url(target):
         topic = KafkaTopic.parse(target)
-        return records | label >> WriteKafkaAvro(
+        written = records | label >> WriteKafkaAvro(
             kafka_settings(wirenews, topic.bootstrap),
             topic.topic,
             schema_name,
             registry_url=wirenews.schema_registry,
             counter=counter,
         )
+        return _Written(written[WriteKafkaAvro.WRITTEN], written[WriteKafkaAvro.REFUSED])
     if streaming:
-        return records | label >> WriteWindowedAvro(
-            target, prefix, schema_name, window_seconds=wirenews.window, counter=counter
+        return _Written(
+            records
+            | label
+            >> WriteWindowedAvro(
+                target, prefix, schema_name, window_seconds=wirenews.window, counter=counter
+            )
         )
     records | label >> WriteAvro(FileSystems.join(target, prefix), schema_name, counter=counter)
-    return None
+    return _Written()

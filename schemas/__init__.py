@@ -41,9 +41,12 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def schema_text(name: str) -> str:
-    """Schema ``name`` as standalone JSON (named types inlined), docs and defaults kept."""
+    """Schema ``name`` as standalone JSON (named types inlined), docs and defaults kept.
+
+    The same text in every process: fastavro's inlining orders keys by the hash seed.
+    """
     raw = fastavro.schema.load_schema(str(_path(name)), _write_hint=False)
-    return json.dumps(fastavro.schema.expand_schema(raw), separators=(",", ":"))
+    return json.dumps(fastavro.schema.expand_schema(raw), separators=(",", ":"), sort_keys=True)
 
 
 def fingerprint(schema: dict[str, Any] | str) -> str:

@@ -199,6 +199,22 @@ def story_body(seed: str) -> str:
     )
 
 
+_FRENCH = (
+    "le ministre a déclaré mardi que les marchés de Paris et de Lyon ont reculé après "
+    "la décision de la banque centrale sur les taux"
+)
+
+
+def large_french_article(article_id: str, size: int) -> bytes:
+    """A JSON article with a body of ``size`` characters or more, in French: no NLP runs on it."""
+    chooser = random.Random(article_id)
+    words = _FRENCH.split()
+    paragraphs: list[str] = []
+    while sum(len(p) + 2 for p in paragraphs) < size:
+        paragraphs.append(" ".join(chooser.choice(words) for _ in range(60)).capitalize() + ".")
+    return article_json(id=article_id, headline="Un grand article", body="\n\n".join(paragraphs))
+
+
 def article_json(**fields: object) -> bytes:
     """A JSON article with sensible defaults; articles with different ids tell different stories."""
     article_id = fields.get("id", "t-1")

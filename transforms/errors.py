@@ -14,6 +14,7 @@ __all__ = [
     "InvalidEncoding",
     "InvalidField",
     "MalformedJson",
+    "MessageTooLarge",
     "MissingField",
     "RecordTooLarge",
     "SchemaViolation",
@@ -33,6 +34,10 @@ class ArticleError(WirenewsError):
 
 class RecordTooLarge(ArticleError):
     """The record is larger than ``--max-record-bytes``."""
+
+
+class MessageTooLarge(ArticleError):
+    """The record, as a Kafka message, is larger than the producer's ``max_request_size``."""
 
 
 class InvalidEncoding(ArticleError):

@@ -23,14 +23,16 @@ from kafka.errors import (
     InvalidReplicationFactorError,
     KafkaConfigurationError,
     KafkaError,
+    NoError,
     SaslAuthenticationFailedError,
     TopicAlreadyExistsError,
     UnsupportedSaslMechanismError,
+    for_code,
 )
 from kafka.structs import OffsetAndMetadata
 
 from pipeline.io.kafka_eof import deliver_replies_before_eof
-from transforms.errors import WirenewsError
+from transforms.errors import MessageTooLarge, WirenewsError
 
 __all__ = [
     "CONTENT_TYPE_HEADER",
@@ -43,10 +45,14 @@ __all__ = [
     "KafkaUnavailable",
     "commit_offsets",
     "create_topic",
+    "ensure_topics",
     "is_kafka_url",
+    "message_too_large",
     "parse_start",
     "partitions_of",
     "patiently",
+    "producer",
+    "producer_config",
     "retriable",
     "start_offsets",
     "unreachable",
@@ -349,6 +355,43 @@ def consumer(settings: KafkaSettings, **overrides: Any) -> KafkaConsumer:
         raise unreachable(settings, exc) from exc
 
 
+def producer_config(settings: KafkaSettings, **tuning: Any) -> dict[str, Any]:
+    """An idempotent ``acks=all`` producer: ``tuning`` over our defaults, ``--kafka-config`` wins.
+
+    ``max_request_size`` stays at kafka-python's default, Kafka's 1 MiB, the
+    largest message a topic takes unless its ``max.message.bytes`` is raised. A
+    larger message is then refused by the producer itself, alone; refused by the
+    broker, it would fail the idempotent producer for good, every later send with it.
+    """
+    return {
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 20,
+        "batch_size": 512 * 1024,
+        **tuning,
+        **settings.client_config(),
+    }
+
+
+def producer(settings: KafkaSettings, **tuning: Any) -> KafkaProducer:
+    """A producer with :func:`producer_config`'s settings."""
+    try:
+        return KafkaProducer(**producer_config(settings, **tuning))
+    except KafkaError as exc:
+        raise unreachable(settings, exc) from exc
+
+
+def message_too_large(what: str, value_size: int, client: KafkaProducer) -> MessageTooLarge:
+    """Why ``client`` refused to send ``what``, whose value is ``value_size`` bytes; what to do."""
+    limit = client.config["max_request_size"]
+    message = (
+        f"{what} is {value_size:,} bytes, with its key and headers over the producer's "
+        f"max_request_size of {limit:,} bytes; if the topic's max.message.bytes is larger, "
+        "pass --kafka-config max_request_size=<that size>"
+    )
+    return MessageTooLarge(message)
+
+
 def partitions_of(client: KafkaConsumer, topic: str) -> list[TopicPartition]:
     """The topic's partitions, in order; a missing topic is an error."""
     partitions = client.partitions_for_topic(topic)
@@ -431,3 +474,35 @@ def create_topic(
     finally:
         admin.close()
     return True
+
+
+def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
+    """Create those of ``topics`` that do not exist yet, as the cluster's defaults make them.
+
+    A job checks its output topics at launch, so that no broker answering fails it
+    in seconds, not after its writers' ten minutes of patience, and so that a topic
+    need not wait for the broker's auto-creation, which may be off.
+
+    Raises:
+        KafkaUnavailable: no broker answered, or Kafka refused to create a missing topic.
+    """
+    try:
+        admin = KafkaAdminClient(**settings.client_config())
+        try:
+            answer = admin.create_topics({topic: {} for topic in topics}, raise_errors=False)
+            refused = {
+                result["name"]: f"{for_code(result['error_code']).__name__}"
+                + (f" ({result['error_message']})" if result["error_message"] else "")
+                for result in answer["topics"]
+                if for_code(result["error_code"]) not in (NoError, TopicAlreadyExistsError)
+            }
+            # Not allowed to create topics: enough if they are there already.
+            missing = sorted(set(refused) - set(admin.list_topics())) if refused else []
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        raise unreachable(settings, exc) from exc
+    if missing:
+        name = missing[0]
+        message = f"topic {name} does not exist, and Kafka would not create it: {refused[name]}"
+        raise KafkaUnavailable(message, refused=True)

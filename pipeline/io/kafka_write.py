@@ -6,24 +6,28 @@ a schema registry, else bare with headers naming the schema and its fingerprint
 idempotent with ``acks=all``; a bundle completes only once the broker has every
 message, and a broker outage makes it wait and retry rather than drop records.
 Streaming jobs get the written offsets back, so the source's offsets can be
-committed.
+committed. A record too large for the producer (over its ``max_request_size``,
+1 MiB unless set) comes out as a dead letter instead.
 
 Example:
-    acks = articles | WriteKafkaAvro(settings, "wire-out", "Article", registry_url=None)
+    written = articles | WriteKafkaAvro(settings, "wire-out", "Article", registry_url=None)
+    acks, refused = written[WriteKafkaAvro.WRITTEN], written[WriteKafkaAvro.REFUSED]
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import BoundedWindow
 from apache_beam.utils.windowed_value import WindowedValue
-from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.producer.future import FutureRecordMetadata
 
 from pipeline.io.avro import to_avro
@@ -40,37 +44,23 @@ from pipeline.io.kafka_client import (
     BrokerWatch,
     KafkaSettings,
     create_topic,
+    message_too_large,
     patiently,
-    unreachable,
+    producer,
 )
 from pipeline.io.windowed_files import source_key
 from schemas import fingerprint, load_schema, schema_text
+from transforms.deadletters import MAX_DEAD_LETTER_PAYLOAD, make_dead_letter
 from transforms.metrics import StepMetrics
+from transforms.records import DeadLetter
 
-__all__ = ["WriteKafkaAvro", "producer"]
+__all__ = ["WriteKafkaAvro"]
 
 LOGGER = logging.getLogger(__name__)
 # How long the producer keeps retrying a message through a broker outage.
 _DELIVERY_TIMEOUT_MS = 10 * 60 * 1000
 # How long a flush waits before the log says the broker is slow to acknowledge.
 _FLUSH_CHECK_SECONDS = 10.0
-
-
-def producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
-    """An idempotent ``acks=all`` producer that waits out broker outages."""
-    try:
-        return KafkaProducer(
-            **settings.client_config(),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=20,
-            batch_size=512 * 1024,
-            delivery_timeout_ms=_DELIVERY_TIMEOUT_MS,
-            max_block_ms=_DELIVERY_TIMEOUT_MS,
-            **overrides,
-        )
-    except KafkaError as exc:
-        raise unreachable(settings, exc) from exc
 
 
 def message_key(record: Any) -> bytes:
@@ -98,7 +88,14 @@ class _WriteKafkaFn(beam.DoFn):
         self._metrics = StepMetrics(self._step)
         self._watch = BrokerWatch(self._settings, f"writing to {self._topic}")
         self._producer = patiently(
-            self._settings, f"writing to {self._topic}", lambda: producer(self._settings)
+            self._settings,
+            f"writing to {self._topic}",
+            # Waits out broker outages: retries each message, and blocks a send, that long.
+            lambda: producer(
+                self._settings,
+                delivery_timeout_ms=_DELIVERY_TIMEOUT_MS,
+                max_block_ms=_DELIVERY_TIMEOUT_MS,
+            ),
         )
         text = schema_text(self._schema_name)
         if self._registry_url:
@@ -138,17 +135,36 @@ class _WriteKafkaFn(beam.DoFn):
         self,
         record: Any,
         window: BoundedWindow = beam.DoFn.WindowParam,
-    ) -> None:
+    ) -> Iterator[TaggedOutput]:
         self._metrics.received()
-        body = encode_body(self._schema, to_avro(record, self._schema))
+        datum = to_avro(record, self._schema)
+        body = encode_body(self._schema, datum)
         value = body if self._schema_id is None else frame_confluent(self._schema_id, body)
-        self._pending.append(
-            self._producer.send(
+        try:
+            sent = self._producer.send(
                 self._topic, key=message_key(record), value=value, headers=self._headers
             )
-        )
+        except MessageSizeTooLargeError:
+            yield TaggedOutput(WriteKafkaAvro.REFUSED, self._refused(record, datum, len(value)))
+            return
+        self._pending.append(sent)
         if record.origin.offset is not None:
             self._written[window, source_key(record.origin)].append(record.origin.offset)
+
+    def _refused(self, record: Any, datum: dict[str, Any], size: int) -> DeadLetter:
+        """The dead letter of a record the producer would not send, holding it as JSON."""
+        error = message_too_large(f"the {self._schema_name} record", size, self._producer)
+        if isinstance(record, DeadLetter):
+            raise error  # nowhere left to put it; dead letters keep 64 KiB of a payload at most
+        self._metrics.dead_lettered()
+        return make_dead_letter(
+            json.dumps(datum, ensure_ascii=False, default=str).encode(),
+            record.origin,
+            stage="write",
+            error=error,
+            failed_at=datetime.now(timezone.utc),
+            max_payload=MAX_DEAD_LETTER_PAYLOAD,
+        )
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         self._flush()
@@ -172,7 +188,14 @@ class _WriteKafkaFn(beam.DoFn):
 
 
 class WriteKafkaAvro(beam.PTransform):
-    """Records → Avro messages on ``topic``; outputs ``(source, offsets written)``."""
+    """Records → Avro messages on ``topic``.
+
+    Outputs ``(source, offsets written)`` under ``WRITTEN``, and under ``REFUSED``
+    the dead letters of records too large to send, for the dead-letter output.
+    """
+
+    WRITTEN = "written"
+    REFUSED = "refused"
 
     def __init__(
         self,
@@ -187,6 +210,8 @@ class WriteKafkaAvro(beam.PTransform):
         load_schema(schema_name)  # fail at construction if it is missing
         self._fn = _WriteKafkaFn(settings, topic, schema_name, registry_url, counter)
 
-    def expand(self, records: beam.PCollection) -> beam.PCollection:
+    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         """Send every record; acknowledge offsets once the broker has them."""
-        return records | "Send" >> beam.ParDo(self._fn)
+        return records | "Send" >> beam.ParDo(self._fn).with_outputs(
+            self.REFUSED, main=self.WRITTEN
+        )

@@ -13,12 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from tests.conftest import (
     SEED_PAGE,
     WIRENEWS,
     article_json,
+    large_french_article,
     read_avro,
     run_wirenews,
     summary_counts,
@@ -139,6 +140,38 @@ def test_feed_without_a_broker_says_so_in_one_line(tmp_path: Path, seeds_dir: Pa
         "wirenews feed: cannot reach Kafka at 127.0.0.1:1: no broker answered within 10 s "
         "(KafkaTimeoutError)"
     ]
+
+
+def test_an_article_too_large_for_the_topic_fails_alone(
+    kafka_bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    """Over Kafka's 1 MiB, the producer refuses it; the broker's refusal would fail every send."""
+    (tmp_path / "a-large.json").write_bytes(large_french_article("large", 1_100_000))
+    (tmp_path / "b.jsonl").write_bytes(article_json(id="b1") + b"\n" + article_json(id="b2"))
+    done = run_wirenews(
+        "feed", "--bootstrap", kafka_bootstrap, "--topic", topic, "--kafka-config", "linger_ms=5",
+        str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout.strip().endswith("skipped 0 unparseable; failed 1")
+    [error] = [line for line in done.stderr.splitlines() if "a-large.json" in line]
+    assert "--kafka-config max_request_size=" in error
+    assert sorted(m.key for m in consume_all(kafka_bootstrap, topic)) == [b"b1", b"b2"]
+
+    # A topic that takes larger messages takes it, once the producer is told so.
+    large_topic = f"{topic}-large"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.create_topics({large_topic: {"configs": {"max.message.bytes": str(3 * 2**20)}}})
+    finally:
+        admin.close()
+    done = run_wirenews(
+        "feed", "--bootstrap", kafka_bootstrap, "--topic", large_topic,
+        "--kafka-config", f"max_request_size={3 * 2**20}", str(tmp_path / "a-large.json"),
+    )  # fmt: skip
+    assert summary(done).startswith(f"sent 1 articles to {large_topic}")
+    [message] = consume_all(kafka_bootstrap, large_topic)
+    assert message.value == (tmp_path / "a-large.json").read_bytes()
 
 
 def test_seeds_and_poison_messages_through_a_bounded_run(

@@ -12,7 +12,13 @@ import avro.io
 import avro.schema
 import pytest
 
-from tests.conftest import WIRENEWS, printed_is, run_wirenews, summary_counts
+from tests.conftest import (
+    WIRENEWS,
+    large_french_article,
+    printed_is,
+    run_wirenews,
+    summary_counts,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -96,6 +102,46 @@ def test_articles_on_a_topic_decode_without_our_code(
     assert all(map(printed_is, printed, decoded))
     table = run_wirenews("read", f"kafka://{kafka_bootstrap}/{topic}", "--format", "table")
     assert [row.split()[0] for row in table.stdout.splitlines()[1:]] == [a["id"] for a in decoded]
+
+
+def test_an_article_too_large_for_its_topic_becomes_a_dead_letter(
+    kafka_bootstrap: str, topic: str, seeds_dir: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(seeds_dir, source)
+    (source / "large.json").write_bytes(large_french_article("large", 1_100_000))
+    done = run_wirenews(
+        "run", "--source", str(source), "--output", f"kafka://{kafka_bootstrap}/{topic}"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert summary_counts(done.stdout) == {
+        "read": SEED_COUNT + 1,
+        "articles": ARTICLE_COUNT,
+        "duplicates": 2,
+        "dead_letters": 1,
+    }
+    # The output topics were made at launch, not left to the broker's auto-creation.
+    assert "not found in cluster metadata" not in done.stderr
+    assert len(kcat_values(kafka_bootstrap, topic)) == ARTICLE_COUNT
+    # Each writer publishes the schema at its start: as many copies as workers.
+    schemas = kcat_values(kafka_bootstrap, f"{topic}-dead-letters-schemas")
+    [schema_json] = {value for _, value, _ in schemas}
+    [(key, value, _)] = kcat_values(kafka_bootstrap, f"{topic}-dead-letters")
+    letter = decode(schema_json.decode(), value)
+    assert (letter["stage"], letter["error_type"]) == ("write", "MessageTooLarge")
+    assert "max_request_size" in letter["error_message"]
+    assert letter["origin"]["path"] == str(source / "large.json") == key.decode()
+    assert len(letter["payload"]) == 64 * 1024 < letter["payload_size"]
+    assert letter["payload"].startswith(b'{"id": "large"')
+
+
+def test_an_output_broker_that_does_not_answer_fails_the_launch(seeds_dir: Path) -> None:
+    done = run_wirenews("run", "--source", str(seeds_dir), "--output", "kafka://127.0.0.1:1/t")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "wirenews run: cannot reach Kafka at 127.0.0.1:1: no broker answered within 10 s "
+        "(KafkaTimeoutError)"
+    )
 
 
 def test_with_a_schema_registry_values_are_confluent_framed(

@@ -28,6 +28,7 @@ from pipeline.io.kafka_client import (
     KafkaTopic,
     parse_start,
     patiently,
+    producer_config,
     retriable,
     unreachable,
 )
@@ -111,6 +112,15 @@ def test_settings_take_the_java_clients_names_and_refuse_unknown_ones() -> None:
     with pytest.raises(WirenewsError, match="KEY=VALUE") as refused:
         KafkaSettings.from_flags("h:1", ["=s3cret"])
     assert "s3cret" not in str(refused.value)
+
+
+def test_producer_settings_given_on_the_command_line_win_over_ours() -> None:
+    settings = KafkaSettings.from_flags("h:1", ["linger.ms=5", "max_request_size=3000000"])
+    config = producer_config(settings, linger_ms=50, delivery_timeout_ms=1000)
+    assert (config["linger_ms"], config["max_request_size"]) == (5, 3_000_000)
+    assert config["delivery_timeout_ms"] == 1000  # the caller's own over the defaults
+    assert (config["acks"], config["enable_idempotence"]) == ("all", True)
+    assert "max_request_size" not in producer_config(KafkaSettings("h:1"))  # Kafka's 1 MiB
 
 
 def test_a_refusal_is_never_waited_out_as_an_outage() -> None:
@@ -377,7 +387,7 @@ def _feed_through(
 
     producer = _SlowToLearnProducer(records_read)
     monkeypatch.setattr(feed_module, "raw_inputs", counted)
-    monkeypatch.setattr(feed_module, "_producer", lambda _settings: producer)
+    monkeypatch.setattr(feed_module, "producer", lambda _settings: producer)
     report = feed_module.feed(KafkaSettings("h:1"), "wire", paths, stdin=stdin)
     assert report.sent == len(producer.sent) == 3
     return producer
@@ -446,7 +456,7 @@ def _feed_stdin(
     monkeypatch: pytest.MonkeyPatch, producer: _ProducerCallingBack, stop: StopRequests
 ) -> feed_module.FeedReport:
     stdin = io.BytesIO(b"\n".join(article_json(id=f"a-{n}") for n in range(3)))
-    monkeypatch.setattr(feed_module, "_producer", lambda _settings: producer)
+    monkeypatch.setattr(feed_module, "producer", lambda _settings: producer)
     return feed_module.feed(KafkaSettings("h:1"), "wire", ["-"], stdin=stdin, stop_requests=stop)
 
 

@@ -1,5 +1,8 @@
 import dataclasses
 import io
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -61,6 +64,22 @@ def named(schema: dict, name: str) -> dict:
             if isinstance(inner, dict) and inner.get("name", "").endswith(name):
                 return inner
     raise LookupError(name)
+
+
+def test_a_schema_has_one_text_in_every_process() -> None:
+    """Topics and registries get the same text from every worker, whatever its hash seed."""
+    show = "from schemas import schema_text; print(schema_text('DeadLetter'))"
+    texts = {
+        subprocess.run(
+            [sys.executable, "-c", show],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(texts) == 1
 
 
 def test_every_schema_file_loads() -> None:
