@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -43,6 +44,7 @@ __all__ = [
     "DUPLICATES_PREFIX",
     "OUTPUT_PREFIXES",
     "JobOutputs",
+    "adds_to_output",
     "build",
     "build_outputs",
     "dead_letter_target",
@@ -70,6 +72,15 @@ class JobOutputs(NamedTuple):
     ranges: beam.PCollection | None = None
     commit: CommitOffsets | None = None
     input_bytes: int | None = None  # files: their size; Kafka: not known up front
+
+
+def adds_to_output(wirenews: WirenewsOptions) -> bool:
+    """Whether a batch run adds its files to its folder instead of replacing an earlier run's.
+
+    A bounded read for a consumer group reads only what the group has not read yet,
+    so an earlier run's files hold records no later run will read again.
+    """
+    return is_kafka_url(wirenews.source) and bool(wirenews.until_end) and bool(wirenews.group)
 
 
 def is_streaming(options: PipelineOptions) -> bool:
@@ -188,6 +199,8 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     if outputs.duplicates is not None:
         targets.append(beside_articles(wirenews, "duplicates"))
     _create_output_topics(wirenews, targets)
+    # Files of a run that adds to its folder are named by its start, so runs never mix.
+    run_name = time.strftime("-%Y%m%dT%H%M%SZ", time.gmtime()) if adds_to_output(wirenews) else ""
     articles = _write(
         outputs.articles,
         label="WriteArticles",
@@ -196,6 +209,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
         schema_name="Article",
         wirenews=wirenews,
         streaming=streaming,
+        run_name=run_name,
     )
     duplicates = _write(
         outputs.duplicates,
@@ -205,6 +219,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
         schema_name="Duplicate",
         wirenews=wirenews,
         streaming=streaming,
+        run_name=run_name,
     )
     # What a topic would not take (too large a message) joins the dead letters.
     refused = [written.refused for written in (articles, duplicates) if written.refused]
@@ -218,6 +233,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
         schema_name="DeadLetter",
         wirenews=wirenews,
         streaming=streaming,
+        run_name=run_name,
     )
     if outputs.commit is not None:
         acks = [written.acks for written in (articles, duplicates, dead_letters) if written.acks]
@@ -251,8 +267,12 @@ def _write(
     schema_name: str,
     wirenews: WirenewsOptions,
     streaming: bool,
+    run_name: str,
 ) -> _Written:
-    """Write to a topic or a folder; the offsets written, where the sink reports them."""
+    """Write to a topic or a folder; the offsets written, where the sink reports them.
+
+    Batch files are ``<prefix><run_name>-SSSSS-of-NNNNN.avro``.
+    """
     if records is None:
         return _Written()
     counter = f"write_{prefix}"
@@ -274,5 +294,7 @@ def _write(
                 target, prefix, schema_name, window_seconds=wirenews.window, counter=counter
             )
         )
-    records | label >> WriteAvro(FileSystems.join(target, prefix), schema_name, counter=counter)
+    records | label >> WriteAvro(
+        FileSystems.join(target, prefix + run_name), schema_name, counter=counter
+    )
     return _Written()

@@ -33,6 +33,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 from pipeline.flink import cancel_on_cluster, flink_jobs, flink_rest_url, name_job
 from pipeline.graph import (
     OUTPUT_PREFIXES,
+    adds_to_output,
     build,
     dead_letter_target,
     is_streaming,
@@ -106,7 +107,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
             raise WirenewsError(message)
     streaming = is_streaming(options)
     options.view_as(StandardOptions).streaming = streaming
-    if not streaming:
+    if not streaming and not adds_to_output(wirenews):
         for folder in {wirenews.output, dead_letter_target(wirenews)}:
             if not is_kafka_url(folder):
                 _remove_earlier_output(folder)
@@ -291,7 +292,8 @@ class _MainThreadOnly:
 def _remove_earlier_output(output: str) -> None:
     """Delete the shards an earlier batch run left under ``output``, so shards never mix.
 
-    Streaming files (named by window) are kept: a restarted stream goes on adding.
+    Streaming files (named by window) and those of runs that add to their folder
+    (named by their start) are kept.
     """
     patterns = [
         FileSystems.join(output, f"{prefix}-?????-of-?????{AVRO_SUFFIX}")

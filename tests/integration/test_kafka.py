@@ -217,8 +217,15 @@ def test_seeds_and_poison_messages_through_a_bounded_run(
     ends = consumer.end_offsets(partitions)
     assert {tp: consumer.committed(tp) for tp in partitions} == ends
     consumer.close()
-    again = bounded_run(kafka_bootstrap, topic, tmp_path / "again", "--group", "g1")
+    again = bounded_run(kafka_bootstrap, topic, out, "--group", "g1")
     assert summary_counts(again)["read"] == 0
+    # A run for the group after more arrived adds its files beside the earlier runs'.
+    produce(topic, article_json(id="later"), key=b"later", partition=0)
+    later = bounded_run(kafka_bootstrap, topic, out, "--group", "g1")
+    assert summary_counts(later)["read"] == 1
+    kept = read_avro(out, "articles") + read_avro(out, "duplicates")
+    assert sorted(r["id"] for r in kept) == sorted([*fed, "later"])
+    assert len(read_avro(out, "dead_letters")) == len(letters)
 
 
 def test_a_kcat_message_is_read_like_any_other(
