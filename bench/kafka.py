@@ -40,7 +40,7 @@ from broker import KafkaAdminClient, KafkaProducer, NewTopic, local_broker
 from corpus import synthetic_articles, write_jsonl
 
 WIRENEWS = Path(sys.executable).parent / "wirenews"
-_FED = re.compile(r"sent ([\d,]+) articles to \S+ in [\d.]+ s \(([\d,]+)/s\)")
+_FED = re.compile(r"sent ([\d,]+) articles? to \S+ in [\d.]+ s \(([\d,]+)/s\)")
 _SUMMARY = re.compile(r"read ([\d,]+) records.* in ([\d.,]+) s")
 WINDOW_SECONDS = 5
 

@@ -9,12 +9,13 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 __all__ = ["main"]
@@ -67,7 +68,10 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wirenews", description="Wire news ingestion: clean, deduplicate, enrich, write Avro."
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="Show Beam's own logs.")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="Show tracebacks and Beam's own logs."
+    )
+    parser.add_argument("--version", action="version", version=f"wirenews {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run",
@@ -85,14 +89,17 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
         description="Publish articles (.txt/.json/.jsonl, gzipped or not; folders, globs, "
         "or - for JSON Lines on stdin) as one message each: key = id, value = JSON.",
     )
-    feed.add_argument("paths", nargs="+", metavar="PATH")
-    feed.add_argument("--bootstrap", required=True, metavar="HOST:PORT[,HOST:PORT]")
-    feed.add_argument("--topic", required=True)
+    feed.add_argument(
+        "paths", nargs="+", metavar="PATH", help="Files, folders (read recursively), globs, or -."
+    )
+    feed.add_argument(
+        "--bootstrap", required=True, metavar="HOST:PORT[,HOST:PORT]", help="Kafka's brokers."
+    )
+    feed.add_argument("--topic", required=True, help="The topic to publish to.")
     feed.add_argument(
         "--partitions", type=int, metavar="N", help="Create the topic with N partitions if absent."
     )
-    feed.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE")
-    feed.add_argument("--kafka-password-env", metavar="VAR")
+    _kafka_client_flags(feed)
     read = commands.add_parser(
         "read",
         help="Print what the pipeline wrote.",
@@ -101,21 +108,55 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
         "or a table.",
     )
     read.add_argument("source", metavar="PATH|kafka://HOST:PORT/TOPIC")
-    read.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    read.add_argument(
+        "--format",
+        choices=("jsonl", "table"),
+        default="jsonl",
+        help="One JSON object a line (default), or a table of the main fields.",
+    )
     shown = read.add_mutually_exclusive_group()
     shown.add_argument("--schema", action="store_true", help="Print the writer schema(s).")
     shown.add_argument("--count", action="store_true", help="Print how many records there are.")
     read.add_argument("--follow", action="store_true", help="Keep reading a topic as it grows.")
-    read.add_argument("--schema-registry", metavar="URL")
-    read.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE")
-    read.add_argument("--kafka-password-env", metavar="VAR")
+    read.add_argument(
+        "--schema-registry",
+        metavar="URL",
+        help="The registry a topic's Confluent-framed messages name their schemas in.",
+    )
+    _kafka_client_flags(read)
     return parser
+
+
+def _kafka_client_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--kafka-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="A Kafka client setting, e.g. security.protocol=SASL_SSL (repeatable).",
+    )
+    command.add_argument(
+        "--kafka-password-env",
+        metavar="VAR",
+        help="Environment variable holding the SASL password (never put it in a flag).",
+    )
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("wirenews")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wirenews`` console script; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    verbose = "-v" in argv or "--verbose" in argv
+    given = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in given or "--verbose" in given
+    argv = [arg for arg in given if arg not in ("-v", "--verbose")]  # anywhere on the line
+    if not argv:
+        _parser(None).print_help()
+        return 2
     _configure_logging(verbose)
     parser = _parser(next((arg for arg in argv if arg in _COMMANDS), None))
     args, _beam_flags = parser.parse_known_args(argv)
@@ -175,9 +216,19 @@ def _feed_command(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr)  # noqa: T201
         return 130
     print(report.summary())  # noqa: T201 - the command's output
-    if report.failed:
+    if report.failed or report.skipped:  # not everything it was given reached the topic
         return 1
     return 130 if report.stopped else 0
+
+
+def _print_count(records: Iterator[object]) -> None:
+    """How many records there are; those of readable files, if some are not."""
+    counted = 0
+    try:
+        for _ in records:
+            counted += 1
+    finally:
+        print(counted)  # noqa: T201
 
 
 def _read_command(args: argparse.Namespace) -> int:
@@ -197,7 +248,7 @@ def _read_command(args: argparse.Namespace) -> int:
     try:
         records = read_records(args.source, follow=args.follow, **kafka)
         if args.count:
-            print(sum(1 for _ in records))  # noqa: T201
+            _print_count(records)
         elif args.schema:
             for schema in writer_schemas(args.source, **kafka):
                 print(json.dumps(schema, indent=2))  # noqa: T201

@@ -71,7 +71,8 @@ class FeedReport:
         rate = self.sent / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
         return (
             f"{'stopped: ' if self.stopped else ''}"
-            f"sent {self.sent:,} articles to {self.topic} in {self.elapsed_seconds:.1f} s "
+            f"sent {self.sent:,} article{'' if self.sent == 1 else 's'} to {self.topic} "
+            f"in {self.elapsed_seconds:.1f} s "
             f"({rate:,.0f}/s); skipped {len(self.skipped):,} unparseable; "
             f"failed {len(self.failed):,}"
         )

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import http.client
 import logging
+import os
 import signal
 import sys
 import threading
@@ -28,7 +29,7 @@ from apache_beam.options.pipeline_options import (
     PortableOptions,
     StandardOptions,
 )
-from apache_beam.runners.runner import PipelineResult, PipelineState
+from apache_beam.runners.runner import PipelineResult, PipelineRunner, PipelineState
 
 from pipeline.flink import cancel_on_cluster, flink_jobs, flink_rest_url, name_job
 from pipeline.graph import (
@@ -41,7 +42,7 @@ from pipeline.graph import (
 from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
 from pipeline.job_server import stop_job_servers
-from pipeline.options import WirenewsOptions, parse_options
+from pipeline.options import WirenewsOptions, check_flags, parse_options
 from pipeline.runner import choose_runner, offload_nlp, use_every_core
 from pipeline.signals import handling
 from transforms.dedup import FINGERPRINTS
@@ -68,6 +69,8 @@ class JobReport:
     result: PipelineResult
     # A stream's dedup state when it stopped: the fingerprints not yet expired.
     held_fingerprints: int = 0
+    # With --duplicates keep: copies written among the articles, flagged (counted in articles).
+    kept_copies: int = 0
     # False when the runner kept its counters to itself: Flink reports none for a cancelled stream.
     counted: bool = True
 
@@ -83,8 +86,9 @@ class JobReport:
         if not self.counted:
             return f"{self.state}: the runner reported no counters, in {self.elapsed_seconds:.1f} s"
         rate = self.read / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+        kept = f" ({self.kept_copies:,} of them copies, kept)" if self.kept_copies else ""
         line = (
-            f"{self.state}: read {self.read:,} records: {self.articles:,} articles, "
+            f"{self.state}: read {self.read:,} records: {self.articles:,} articles{kept}, "
             f"{self.duplicates:,} duplicates, {self.dead_letters:,} dead letters, "
             f"in {self.elapsed_seconds:.1f} s ({rate:,.1f} records/s)"
         )
@@ -100,17 +104,11 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         WirenewsError: the options are incomplete or the source is unreadable.
     """
     options = parse_options(argv)
+    check_flags(sys.argv[1:] if argv is None else argv, options)
     wirenews = options.view_as(WirenewsOptions)
-    for name in ("source", "output"):
-        if not getattr(wirenews, name):
-            message = f"--{name} is required"
-            raise WirenewsError(message)
+    _check_places(wirenews)
     streaming = is_streaming(options)
     options.view_as(StandardOptions).streaming = streaming
-    if not streaming and not adds_to_output(wirenews):
-        for folder in {wirenews.output, dead_letter_target(wirenews)}:
-            if not is_kafka_url(folder):
-                _remove_earlier_output(folder)
     started = time.monotonic()
     stop, interrupted = threading.Event(), threading.Event()
     # A stream asked to stop while it starts stops once started, rather than dying by the
@@ -121,9 +119,13 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         earlier = _jobs_named(cluster, job_name) if cluster else set()
         runner = choose_runner(options)
         offload_nlp(runner, options)
-        pipeline = beam.Pipeline(runner=runner, options=options)
+        pipeline = _new_pipeline(runner, options)
         outputs = build(pipeline, options)
         use_every_core(runner, options, outputs.input_bytes)
+        if not streaming and not adds_to_output(wirenews):  # the job is sound: make room for it
+            for folder in {wirenews.output, dead_letter_target(wirenews)}:
+                if not is_kafka_url(folder):
+                    _remove_earlier_output(folder)
         try:
             result = pipeline.run()
             state = _wait(result, stop) if streaming else result.wait_until_finish()
@@ -140,12 +142,14 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     if state == PipelineState.DONE:
         outputs.after_success()
     counters = job_counters(result)
+    keep = wirenews.duplicates == "keep"
     return JobReport(
         state=str(state),
         streaming=streaming,
         read=counters.get("read.received", 0),
         articles=counters.get("write_articles.ok", 0),
-        duplicates=counters.get("dedup.duplicates", 0),
+        duplicates=0 if keep else counters.get("dedup.duplicates", 0),
+        kept_copies=counters.get("dedup.duplicates", 0) if keep else 0,
         dead_letters=counters.get("write_dead_letters.ok", 0),
         elapsed_seconds=time.monotonic() - started,
         result=result,
@@ -287,6 +291,29 @@ class _MainThreadOnly:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _check_places(wirenews: WirenewsOptions) -> None:
+    """Refuse a job without a source or an output, or with a file where a folder goes."""
+    for name in ("source", "output"):
+        if not getattr(wirenews, name):
+            message = f"--{name} is required"
+            raise WirenewsError(message)
+    for flag, target in (("--output", wirenews.output), ("--dead-letters", wirenews.dead_letters)):
+        if target and "://" not in target and os.path.isfile(target):
+            message = f"{flag} {target} is a file: the job writes its files into a folder"
+            raise WirenewsError(message)
+
+
+def _new_pipeline(runner: PipelineRunner | None, options: PipelineOptions) -> beam.Pipeline:
+    """The pipeline on ``runner``, or on the one ``--runner`` names."""
+    try:
+        return beam.Pipeline(runner=runner, options=options)
+    except ValueError as exc:  # Beam knows no runner of that name; it lists those it knows
+        raise WirenewsError(str(exc)) from exc
+    except ImportError as exc:
+        message = f"--runner {options.view_as(StandardOptions).runner}: {exc}"
+        raise WirenewsError(message) from exc
 
 
 def _remove_earlier_output(output: str) -> None:

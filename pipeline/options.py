@@ -11,20 +11,37 @@ Example:
 from __future__ import annotations
 
 import argparse
+import difflib
+import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 
+from transforms.errors import WirenewsError
 from transforms.nlp import DEFAULT_MODEL
 from transforms.parse import DEFAULT_MAX_RECORD_BYTES
 
-__all__ = ["WirenewsOptions", "parse_options", "runner_kind"]
+__all__ = ["WirenewsOptions", "check_flags", "parse_options", "runner_kind"]
+
+LOGGER = logging.getLogger(__name__)
+# Runners that take no options but Beam's Python SDK's: any other flag is a mistake there.
+_LOCAL_RUNNERS = frozenset({"direct", "prism"})
+# A flag's name shorter than this is not looked for inside known flags' names.
+_SHORTEST_PART = 4
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        message = f"expected a whole number, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text)
     if value <= 0:
         message = f"must be a positive integer, got {text}"
         raise argparse.ArgumentTypeError(message)
@@ -32,7 +49,7 @@ def _positive_int(text: str) -> int:
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text)
     if value < 0:
         message = f"must be 0 or more, got {text}"
         raise argparse.ArgumentTypeError(message)
@@ -69,12 +86,13 @@ class WirenewsOptions(PipelineOptions):
         flag(
             "source",
             help="Articles to read: a folder (read recursively), a file or a glob of "
-            ".txt/.json/.jsonl files, optionally gzipped.",
+            ".txt/.json/.jsonl files, optionally gzipped; or a Kafka topic, "
+            "kafka://HOST:PORT/TOPIC (a stream, unless --until-end). Required.",
         )
         flag(
             "output",
             help="Where articles go: a folder (articles-*.avro files) or "
-            "kafka://HOST:PORT/TOPIC (one Avro message per article).",
+            "kafka://HOST:PORT/TOPIC (one Avro message per article). Required.",
         )
         flag(
             "dead-letters",
@@ -206,3 +224,56 @@ def runner_kind(options: PipelineOptions) -> str:
         return runner
     name = runner.rsplit(".", 1)[-1].lower()
     return name.removesuffix("runner") or name
+
+
+class _FlagParser(argparse.ArgumentParser):
+    """Every flag some options class declares, written out in full; errors raise."""
+
+    def __init__(self) -> None:
+        super().__init__(allow_abbrev=False, add_help=False)
+        # The classes Beam itself parses flags with, each once (as in get_all_options).
+        for options_class in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+            options_class._add_argparse_args(self)  # noqa: SLF001 - Beam's own hook
+
+    def add_value_provider_argument(self, *args: Any, **kwargs: Any) -> None:
+        """Templated flags (Dataflow's) are plain flags here: only their names matter."""
+        self.add_argument(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise WirenewsError(message)
+
+    def flag_names(self) -> list[str]:
+        """Each long flag's spelling, for suggestions."""
+        return [name for action in self._actions for name in action.option_strings]
+
+
+def check_flags(flags: Sequence[str], options: PipelineOptions) -> None:
+    """Refuse a flag that neither wirenews nor Beam's Python SDK declares, naming the one meant.
+
+    Beam drops such a flag with a warning, and also takes a flag's abbreviation for
+    it, so ``--ouptut y`` or ``--duplicate keep`` ran the job on defaults. A remote
+    runner's own flags (Flink's ``--checkpointing_interval``) are passed on to it,
+    with a warning; the local runners take none.
+
+    Raises:
+        WirenewsError: a mistaken flag, with the likely one.
+    """
+    parser = _FlagParser()
+    _, unknown = parser.parse_known_args(list(flags))
+    names = parser.flag_names()
+    local = runner_kind(options) in _LOCAL_RUNNERS
+    for flag in (item for item in unknown if item.startswith("-")):
+        name = flag.split("=", 1)[0]
+        word = name.lstrip("-")
+        meant = difflib.get_close_matches(name, names, n=1, cutoff=0.75) or [
+            known
+            for known in names
+            if len(word) >= _SHORTEST_PART and word in known  # --model
+        ]
+        if meant:
+            message = f"unknown flag {name}: did you mean {meant[0]}?"
+            raise WirenewsError(message)
+        if local:
+            message = f"unknown flag {name} (wirenews run --help lists the job's flags)"
+            raise WirenewsError(message)
+        LOGGER.warning("passing %s on to the runner: Beam's Python SDK does not know it", name)

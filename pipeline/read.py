@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from pipeline.io.kafka_avro import (
     unframe_confluent,
 )
 from pipeline.io.kafka_client import KafkaSettings, KafkaTopic, consumer, is_kafka_url
-from pipeline.io.paths import is_local, match_files, open_file
+from pipeline.io.paths import is_local, match_files, missing, open_file
 from schemas import load_schema, short_name
 from transforms.errors import WirenewsError
 
@@ -44,6 +45,9 @@ __all__ = [
     "writer_schemas",
 ]
 
+LOGGER = logging.getLogger(__name__)
+# How many unreadable files the final error names.
+_NAMED_FILES = 3
 _TABLE_HEADLINE = 48
 _TABLE_MESSAGE = 60
 _POLL_TIMEOUT_MS = 1000
@@ -58,8 +62,16 @@ class Record:
 
 
 def avro_files(source: str) -> list[str]:
-    """The Avro files a source names: a file, a folder (recursively) or a glob."""
+    """The Avro files a source names: a file, a folder (recursively) or a glob.
+
+    A file named on its own is read whatever its name ends with.
+    """
     local = is_local(source)
+    if missing(source):
+        message = f"{source!r} does not exist"
+        raise WirenewsError(message)
+    if local and os.path.isfile(source):
+        return [os.path.abspath(source)]
     folder = source.endswith("/") or (local and os.path.isdir(source))
     matched = match_files(os.path.abspath(source) if local else source, folder=folder)
     files = sorted(
@@ -80,13 +92,37 @@ def _reader_schema(writer_schema: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def read_files(paths: Iterable[str]) -> Iterator[Record]:
-    """Every record of every file, resolved to the current schema where it is ours."""
+    """Every record of every file, resolved to the current schema where it is ours.
+
+    A file that is not Avro, or is cut short, does not stop the others: each is
+    named in the log, and the error raised once all were read lists them.
+
+    Raises:
+        WirenewsError: some file could not be read (to its end).
+    """
+    unreadable: list[str] = []
     for path in paths:
-        with open_file(path) as file:
-            writer_schema = fastavro.reader(file).writer_schema
-            file.seek(0)  # the header again, now read with today's schema as the reader's
-            for datum in fastavro.reader(file, reader_schema=_reader_schema(writer_schema)):
-                yield Record(datum, writer_schema)
+        try:
+            with open_file(path) as file:
+                writer_schema = fastavro.reader(file).writer_schema
+                file.seek(0)  # the header again, now read with today's schema as the reader's
+                for datum in fastavro.reader(file, reader_schema=_reader_schema(writer_schema)):
+                    yield Record(datum, writer_schema)
+        except (ValueError, EOFError, OSError, fastavro.read.SchemaResolutionError) as exc:
+            LOGGER.error("cannot read %s: %s", path, _why_unreadable(exc))
+            unreadable.append(path)
+    if unreadable:
+        shown = ", ".join(unreadable[:_NAMED_FILES]) + (", ..." * (len(unreadable) > _NAMED_FILES))
+        message = f"{len(unreadable)} of the files could not be read to their end: {shown}"
+        raise WirenewsError(message)
+
+
+def _why_unreadable(error: Exception) -> str:
+    if isinstance(error, EOFError):
+        return "it ends in the middle of a record (cut short, or still being written?)"
+    if "cannot read header" in str(error):
+        return "not an Avro container file"
+    return f"{type(error).__name__}: {error}"
 
 
 def read_topic(
@@ -189,8 +225,12 @@ def writer_schemas(source: str, **kafka: Any) -> list[dict[str, Any]]:
 
 
 def _header_schema(path: str) -> dict[str, Any]:
-    with open_file(path) as file:
-        return fastavro.reader(file).writer_schema
+    try:
+        with open_file(path) as file:
+            return fastavro.reader(file).writer_schema
+    except (ValueError, EOFError, OSError) as exc:
+        message = f"cannot read {path}: {_why_unreadable(exc)}"
+        raise WirenewsError(message) from exc
 
 
 def jsonable(value: Any) -> Any:

@@ -73,14 +73,15 @@ def parse_record(
         )
         raise RecordTooLarge(message)
     text = decode_text(raw.payload)
+    key = raw.key.strip() if raw.key else None  # a blank key names nothing
     if raw.media_type is MediaType.JSON:
         fields = _json_fields(text)
         cleaned = clean_body(fields["body"], headline=fields.get("headline"))
-        given_id = fields.get("id") or raw.key
+        given_id = fields.get("id") or key
     else:
         fields = {}
         cleaned = clean_page(text)
-        given_id = raw.key
+        given_id = key
     if not cleaned.paragraphs:
         message = "no article text is left once boilerplate is removed"
         raise EmptyArticle(message)

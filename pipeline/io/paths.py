@@ -17,7 +17,7 @@ import os
 import re
 from typing import IO
 
-__all__ = ["is_local", "match_files", "open_file"]
+__all__ = ["is_local", "match_files", "missing", "open_file"]
 
 # What Beam's FileSystems take for a scheme (FileSystems.URI_SCHEMA_PATTERN), and for a glob.
 _SCHEME = re.compile(r"[a-zA-Z][-a-zA-Z0-9+.]*://")
@@ -27,6 +27,11 @@ _GLOB = re.compile(r"[*?[]")
 def is_local(path: str) -> bool:
     """A path on this machine's file system, not a ``scheme://`` URL."""
     return not _SCHEME.match(path.strip())
+
+
+def missing(source: str) -> bool:
+    """Whether ``source`` names a local file or folder that does not exist (not a glob)."""
+    return is_local(source) and not _GLOB.search(source) and not os.path.exists(source)
 
 
 def match_files(source: str, *, folder: bool) -> dict[str, int]:

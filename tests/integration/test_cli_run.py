@@ -1,19 +1,24 @@
 """The ``wirenews`` command end to end, as a user runs it, output read back independently."""
 
 import contextlib
+import importlib.metadata
+import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import fastavro
 import pytest
 
 from tests.conftest import (
     EXPECTED_BAD,
     EXPECTED_GOOD_FROM_BAD,
     REPO,
+    SEED_PAGE,
     WIRENEWS,
     article_json,
     printed_is,
@@ -204,10 +209,22 @@ def test_usage_errors_are_one_clear_line(tmp_path: Path) -> None:
     missing = run_wirenews("run", "--output", str(tmp_path))
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == "wirenews run: --source is required"
-    nothing = run_wirenews("run", "--source", str(tmp_path / "nope"), "--output", str(tmp_path))
-    assert nothing.returncode == 2
-    assert "no article files" in nothing.stderr
-    assert "Traceback" not in nothing.stderr
+    mistakes = {
+        ("--source", str(tmp_path / "nope")): f"{str(tmp_path / 'nope')!r} does not exist",
+        ("--source", str(tmp_path)): "no article files (.txt, .json, .jsonl, optionally .gz) in",
+        ("--ouptut", "elsewhere"): "unknown flag --ouptut: did you mean --output?",
+        ("--window", "abc"): "argument --window: expected a whole number, got 'abc'",
+        ("--runner", "nosuch"): "Unexpected pipeline runner: nosuch. Valid values are",
+        ("--output", str(SEED_PAGE)): f"--output {SEED_PAGE} is a file",
+    }
+    for flags, said in mistakes.items():
+        job = {"--source": "seeds/", "--output": str(tmp_path / "out")}
+        job.update([flags])
+        done = run_wirenews("run", *(part for flag in job.items() for part in flag))
+        assert done.returncode == 2, (flags, done.stderr)
+        assert said in done.stderr.strip().splitlines()[-1], (flags, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_job_its_runner_fails_says_why_in_a_line_and_where_with_v(tmp_path: Path) -> None:
@@ -242,6 +259,11 @@ def test_help_lists_the_options() -> None:
     assert shown.returncode == 0
     for flag in ("--source", "--output", "--max-record-bytes"):
         assert flag in shown.stdout
+    version = importlib.metadata.version("wirenews")
+    assert run_wirenews("--version").stdout.strip() == f"wirenews {version}"
+    bare = run_wirenews()
+    assert bare.returncode == 2
+    assert "{run,feed,read}" in bare.stdout
 
 
 def test_read_prints_exactly_the_records_written(seeds_run) -> None:
@@ -259,6 +281,7 @@ def test_read_prints_exactly_the_records_written(seeds_run) -> None:
     assert table[0].split()[:4] == ["id", "time", "source", "headline"]
     assert [row.split()[0] for row in table[1:]] == [r["id"] for r in written]
     assert run_wirenews("read", str(out), "--count").stdout.strip() == str(len(written))
+    assert run_wirenews("read", "-v", str(out), "--count").stdout.strip() == str(len(written))
     names = {"io.wirenews.Article", "io.wirenews.DeadLetter", "io.wirenews.Duplicate"}
     schemas = json.loads(
         "[" + run_wirenews("read", str(out), "--schema").stdout.replace("}\n{", "},{") + "]"
@@ -280,10 +303,40 @@ def test_read_shows_dead_letters_with_their_reasons(bad_run, tmp_path: Path) -> 
     assert all(map(printed_is, map(json.loads, lines), written))  # raw bytes in base64
     missing = run_wirenews("read", str(tmp_path / "nothing-here"))
     assert missing.returncode == 1
-    assert (
-        missing.stderr.strip()
-        == f"wirenews read: no Avro files in {str(tmp_path / 'nothing-here')!r}"
+    assert missing.stderr.strip() == (
+        f"wirenews read: {str(tmp_path / 'nothing-here')!r} does not exist"
     )
+
+
+def test_read_goes_on_past_files_it_cannot_read(seeds_run, tmp_path: Path) -> None:
+    _, out = seeds_run
+    folder = tmp_path / "mixed"
+    shutil.copytree(out, folder)
+    (folder / "notes.avro").write_text("not Avro\n")
+    articles = (out / "articles-00000-of-00001.avro").read_bytes()
+    (folder / "cut.avro").write_bytes(articles[: len(articles) - 100])
+    before_the_cut = 0
+    with contextlib.suppress(EOFError):
+        for _ in fastavro.reader(io.BytesIO(articles[: len(articles) - 100])):
+            before_the_cut += 1
+    counted = run_wirenews("read", str(folder), "--count")
+    assert counted.returncode == 1
+    # Every record of the whole files, and those before the cut.
+    assert counted.stdout.strip() == str(SEEDS_COUNTS["read"] + before_the_cut)
+    said = counted.stderr.strip().splitlines()
+    assert any(
+        "cannot read" in line and "notes.avro: not an Avro container file" in line for line in said
+    )
+    assert any("cut.avro: it ends in the middle of a record" in line for line in said)
+    assert said[-1] == (
+        "wirenews read: 2 of the files could not be read to their end: "
+        f"{folder / 'cut.avro'}, {folder / 'notes.avro'}"
+    )
+    assert "Traceback" not in counted.stderr
+    # A file named on its own is read whatever its name.
+    (tmp_path / "articles.bin").write_bytes(articles)
+    named = run_wirenews("read", str(tmp_path / "articles.bin"), "--count")
+    assert named.stdout.strip() == str(SEEDS_COUNTS["articles"])
 
 
 def test_seed_copies_are_found_and_the_follow_up_is_not(seeds_run) -> None:

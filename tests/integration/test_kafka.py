@@ -118,7 +118,9 @@ def test_feed_skips_and_counts_what_it_cannot_parse(
     (tmp_path / "lines.jsonl").write_bytes(
         article_json(id="line") + b"\n" + b'{"headline": "no body"}\n'
     )
-    line = summary(feed(kafka_bootstrap, topic, 1, str(tmp_path)))
+    done = feed(kafka_bootstrap, topic, 1, str(tmp_path))
+    assert done.returncode == 1, "not everything given reached the topic"
+    line = done.stdout.strip()
     assert line.startswith(f"sent 2 articles to {topic}")
     assert "skipped 2 unparseable" in line
     assert sorted(m.key for m in consume_all(kafka_bootstrap, topic)) == [b"good", b"line"]
@@ -169,7 +171,7 @@ def test_an_article_too_large_for_the_topic_fails_alone(
         "feed", "--bootstrap", kafka_bootstrap, "--topic", large_topic,
         "--kafka-config", f"max_request_size={3 * 2**20}", str(tmp_path / "a-large.json"),
     )  # fmt: skip
-    assert summary(done).startswith(f"sent 1 articles to {large_topic}")
+    assert summary(done).startswith(f"sent 1 article to {large_topic}")
     [message] = consume_all(kafka_bootstrap, large_topic)
     assert message.value == (tmp_path / "a-large.json").read_bytes()
 
@@ -331,7 +333,7 @@ def test_feed_stops_when_asked_and_sends_what_it_took_first(
             os.killpg(feeding.pid, signal.SIGKILL)
     assert feeding.returncode == 130, err.decode()
     assert "Traceback" not in err.decode()
-    sent = re.match(rf"stopped: sent (\d+) articles to {topic} ", out.decode().splitlines()[-1])
+    sent = re.match(rf"stopped: sent (\d+) articles? to {topic} ", out.decode().splitlines()[-1])
     assert sent, out.decode()
     on_the_topic = [m.key for m in consume_all(kafka_bootstrap, topic)]
     assert len(on_the_topic) == int(sent[1]) >= 1  # every send it counted, and no other

@@ -1,5 +1,6 @@
 """The summary line a run ends with, and how a run takes its stop signals."""
 
+import dataclasses
 import signal
 import threading
 
@@ -29,6 +30,14 @@ def test_a_stream_says_what_it_read_and_the_dedup_state_it_held() -> None:
     assert _report().summary() == (
         "CANCELLED: read 15 records: 13 articles, 2 duplicates, 0 dead letters, in 5.0 s "
         "(3.0 records/s); dedup state held: 3 fingerprints"
+    )
+
+
+def test_copies_kept_among_the_articles_are_not_counted_twice() -> None:
+    """``--duplicates keep``: read = articles + duplicates + dead letters still holds."""
+    report = dataclasses.replace(_report(streaming=False), articles=15, duplicates=0, kept_copies=2)
+    assert report.summary().startswith(
+        "CANCELLED: read 15 records: 15 articles (2 of them copies, kept), 0 duplicates, "
     )
 
 

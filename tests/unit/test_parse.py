@@ -69,6 +69,8 @@ def test_json_time_without_zone_is_utc_and_numeric_ids_are_text() -> None:
 def test_kafka_key_is_the_id_when_the_article_has_none() -> None:
     assert parse(article_json(id=...), key="k-9").id == "k-9"
     assert parse(article_json(id="given"), key="k-9").id == "given"
+    # A blank key names nothing: the id comes from the text, as without a key.
+    assert parse(article_json(id=...), key="\r").id == parse(article_json(id=...)).id
 
 
 def test_json_without_optional_fields() -> None:
