@@ -107,6 +107,7 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
     check_flags(sys.argv[1:] if argv is None else argv, options)
     wirenews = options.view_as(WirenewsOptions)
     _check_places(wirenews)
+    _check_kafka_flags(wirenews)
     streaming = is_streaming(options)
     options.view_as(StandardOptions).streaming = streaming
     started = time.monotonic()
@@ -303,6 +304,23 @@ def _check_places(wirenews: WirenewsOptions) -> None:
         if target and "://" not in target and os.path.isfile(target):
             message = f"{flag} {target} is a file: the job writes its files into a folder"
             raise WirenewsError(message)
+
+
+def _check_kafka_flags(wirenews: WirenewsOptions) -> None:
+    """Refuse flags for a Kafka source or output where there is none: they would do nothing."""
+    if not is_kafka_url(wirenews.source):
+        given = (
+            ("--group", wirenews.group),
+            ("--start", wirenews.start),
+            ("--until-end", wirenews.until_end),
+        )
+        for flag in (flag for flag, value in given if value):
+            message = f"{flag} is for a Kafka source (kafka://HOST:PORT/TOPIC)"
+            raise WirenewsError(message)
+    targets = (wirenews.output, wirenews.dead_letters)
+    if wirenews.schema_registry and not any(map(is_kafka_url, targets)):
+        message = "--schema-registry is for a Kafka output (kafka://HOST:PORT/TOPIC)"
+        raise WirenewsError(message)
 
 
 def _new_pipeline(runner: PipelineRunner | None, options: PipelineOptions) -> beam.Pipeline:

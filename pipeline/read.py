@@ -260,7 +260,7 @@ def table_lines(records: Iterable[Record]) -> Iterator[str]:
         if header_done is not is_article:
             header_done = is_article
             yield (
-                f"{'id':<20} {'time':<16} {'source':<22} {'headline':<{_TABLE_HEADLINE}} "
+                f"{'id':<20} {'published':<16} {'source':<22} {'headline':<{_TABLE_HEADLINE}} "
                 f"{'ents':>4} {'qts':>3} duplicate of"
                 if is_article
                 else f"{'origin':<40} {'stage':<9} {'error':<16} message"
@@ -269,8 +269,8 @@ def table_lines(records: Iterable[Record]) -> Iterator[str]:
 
 
 def _article_row(datum: dict[str, Any]) -> str:
-    moment = datum.get("published_at") or datum.get("ingested_at")
-    when = moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+    published = datum.get("published_at")  # not when it was read: that would look like news
+    when = published.strftime("%Y-%m-%d %H:%M") if published else "-"
     duplicate_of = datum.get("duplicate_of") or (datum.get("dedup") or {}).get("duplicate_of")
     return (
         f"{_cut(datum['id'], 20):<20} {when:<16} {_cut(datum.get('source') or '-', 22):<22} "

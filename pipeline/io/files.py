@@ -114,7 +114,11 @@ def read_file(
             else:
                 yield _read_whole(path, stream, _MEDIA_TYPES[fmt], max_record_bytes)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        yield _refuse(path, None, InvalidEncoding(f"corrupt gzip stream: {exc}"), b"")
+        error = InvalidEncoding(f"corrupt gzip stream: {exc}")
+        with open_file(path) as raw:  # the letter keeps the file's own bytes, as stored
+            stored = raw.read(MAX_DEAD_LETTER_PAYLOAD)
+            size = len(stored) + _drain(raw)
+        yield _refuse(path, None, error, stored, payload_size=size)
     except OSError as exc:
         yield _refuse(path, None, UnreadableInput(f"cannot read file: {exc}"), b"")
 
@@ -182,11 +186,18 @@ def _too_large(path: str, line: int | None, prefix: bytes, size: int, limit: int
     )
 
 
-def _refuse(path: str, line: int | None, error: Exception, payload: bytes) -> DeadLetter:
+def _refuse(
+    path: str,
+    line: int | None,
+    error: Exception,
+    payload: bytes,
+    payload_size: int | None = None,
+) -> DeadLetter:
     return make_dead_letter(
         payload,
         Origin.file(path, line=line),
         stage="read",
         error=error,
         failed_at=datetime.now(timezone.utc),
+        payload_size=payload_size,
     )

@@ -216,6 +216,7 @@ def test_usage_errors_are_one_clear_line(tmp_path: Path) -> None:
         ("--window", "abc"): "argument --window: expected a whole number, got 'abc'",
         ("--runner", "nosuch"): "Unexpected pipeline runner: nosuch. Valid values are",
         ("--output", str(SEED_PAGE)): f"--output {SEED_PAGE} is a file",
+        ("--start", "latest"): "--start is for a Kafka source",
     }
     for flags, said in mistakes.items():
         job = {"--source": "seeds/", "--output": str(tmp_path / "out")}
@@ -278,7 +279,7 @@ def test_read_prints_exactly_the_records_written(seeds_run) -> None:
     assert len(printed) == len(written)
     assert all(map(printed_is, printed, written))
     table = run_wirenews("read", str(out), "--format", "table").stdout.splitlines()
-    assert table[0].split()[:4] == ["id", "time", "source", "headline"]
+    assert table[0].split()[:4] == ["id", "published", "source", "headline"]
     assert [row.split()[0] for row in table[1:]] == [r["id"] for r in written]
     assert run_wirenews("read", str(out), "--count").stdout.strip() == str(len(written))
     assert run_wirenews("read", "-v", str(out), "--count").stdout.strip() == str(len(written))

@@ -88,13 +88,24 @@ def test_a_line_exactly_at_the_limit_is_read(tmp_path: Path) -> None:
 
 def test_corrupt_gzip_keeps_what_came_before(tmp_path: Path) -> None:
     lines = b"".join(article_json(id=str(n)) + b"\n" for n in range(2000))
-    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(lines)[:-200])
+    stored = gzip.compress(lines)[:-200]
+    (tmp_path / "cut.jsonl.gz").write_bytes(stored)
     found = records(tmp_path / "cut.jsonl.gz")
     letters = [r for r in found if isinstance(r, DeadLetter)]
     assert len(letters) == 1
     assert letters[0].error_type == "InvalidEncoding"
     assert "corrupt gzip" in letters[0].error_message
     assert len(found) > 1000
+    # The letter keeps the file as stored: its first 64 KiB, and its whole size.
+    assert letters[0].payload == stored[: 64 * 1024]
+    assert letters[0].payload_size == len(stored)
+
+
+def test_a_small_corrupt_gzip_file_is_kept_whole(tmp_path: Path) -> None:
+    (tmp_path / "bad.txt.gz").write_bytes(b"\x1f\x8bnot gz")
+    [letter] = records(tmp_path / "bad.txt.gz")
+    assert isinstance(letter, DeadLetter)
+    assert (letter.payload, letter.payload_size) == (b"\x1f\x8bnot gz", 8)
 
 
 def test_unreadable_file_is_a_dead_letter(tmp_path: Path) -> None:
