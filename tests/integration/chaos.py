@@ -108,6 +108,19 @@ class Stream:
         return self.process is not None and self.process.poll() is None
 
 
+def start_as_a_terminal_would(command: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """``command`` in a session of its own, taking SIGINT as a terminal's foreground job does.
+
+    That is SIGINT's default even where these tests run with it ignored (in the
+    background): a handler here becomes the default after exec.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(command, start_new_session=True, **popen)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def stop_as_a_terminal_would(process: subprocess.Popen[bytes], log: Path) -> str:
     """Ctrl-C: SIGINT to the job's whole process group, its runner included; the job's log.
 

@@ -30,7 +30,7 @@ from tests.conftest import (
     summary_counts,
     write_bad_inputs,
 )
-from tests.integration.chaos import group_members
+from tests.integration.chaos import group_members, start_as_a_terminal_would
 
 GOLDEN = REPO / "tests" / "data" / "seeds_golden.jsonl"
 # Fields that depend on when and where the job ran.
@@ -96,6 +96,13 @@ def golden_articles() -> list[dict]:
 def duplicates_written(out: Path) -> dict[str, tuple[str, str]]:
     """Each duplicate written: its id → its original's id and how it was found."""
     return {d["id"]: (d["duplicate_of"], d["method"]) for d in read_avro(out, "duplicates")}
+
+
+def check_seeds_output(stdout: str, out: Path) -> None:
+    """A seeds run's summary, articles and duplicates: the golden run's, on any runner."""
+    assert summary_counts(stdout) == SEEDS_COUNTS
+    assert articles_as_golden(out) == golden_articles()
+    assert duplicates_written(out) == SEEDS_DUPLICATES
 
 
 def test_seeds_become_articles_readable_by_two_implementations(seeds_run) -> None:
@@ -395,9 +402,7 @@ def test_seeds_on_prism_named_by_the_user_give_the_direct_runners_records(tmp_pa
     done = run_wirenews("run", "--source", "seeds/", "--output", str(out), "--runner=PrismRunner")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "running on Prism" in done.stderr
-    assert summary_counts(done.stdout) == SEEDS_COUNTS
-    assert articles_as_golden(out) == golden_articles()
-    assert duplicates_written(out) == SEEDS_DUPLICATES
+    check_seeds_output(done.stdout, out)
 
 
 @pytest.mark.parametrize("runner", [(), ("--runner=PrismRunner",)], ids=["direct", "prism"])
@@ -407,16 +412,12 @@ def test_ctrl_c_stops_a_batch_job_at_once_and_says_so(tmp_path: Path, runner: tu
     corpus.write_bytes(b"".join(article_json(id=f"c-{n}", body=story_body(f"c-{n}")) + b"\n"
                                 for n in range(1500)))  # fmt: skip
     log = tmp_path / "job.log"
-    # A terminal's foreground job takes SIGINT's default, even where these tests were
-    # started with it ignored (in the background): a handler here is the default after exec.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     with log.open("wb") as sink:
-        job = subprocess.Popen(
+        job = start_as_a_terminal_would(
             [str(WIRENEWS), "run", "--source", str(corpus), "--output", str(tmp_path / "out"),
              *runner],
-            cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO, stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    signal.signal(signal.SIGINT, previous)
     try:
         deadline = time.monotonic() + 120
         while "running on" not in log.read_text() and time.monotonic() < deadline:

@@ -25,13 +25,7 @@ from tests.conftest import (
     summary_counts,
 )
 from tests.integration.chaos import committed, stop_as_a_terminal_would
-from tests.integration.test_cli_run import (
-    SEEDS_COUNTS,
-    SEEDS_DUPLICATES,
-    articles_as_golden,
-    duplicates_written,
-    golden_articles,
-)
+from tests.integration.test_cli_run import check_seeds_output
 
 pytestmark = pytest.mark.slow
 
@@ -49,13 +43,7 @@ def flink_seeds_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path
 def test_seeds_on_flink_give_the_direct_runners_records(flink_seeds_run) -> None:
     """Every field of every article (dedup, entities, quotes included), but run-time ones."""
     stdout, out = flink_seeds_run
-    assert summary_counts(stdout) == SEEDS_COUNTS
-    assert articles_as_golden(out) == golden_articles()
-
-
-def test_seeds_on_flink_make_the_same_dedup_decisions(flink_seeds_run) -> None:
-    _, out = flink_seeds_run
-    assert duplicates_written(out) == SEEDS_DUPLICATES
+    check_seeds_output(stdout, out)
     assert read_avro(out, "dead_letters") == []
 
 

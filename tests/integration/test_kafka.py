@@ -24,6 +24,7 @@ from tests.conftest import (
     run_wirenews,
     summary_counts,
 )
+from tests.integration.chaos import start_as_a_terminal_would
 
 pytestmark = pytest.mark.kafka
 
@@ -306,16 +307,11 @@ def test_feed_stops_when_asked_and_sends_what_it_took_first(
     kafka_bootstrap: str, topic: str, stop: signal.Signals
 ) -> None:
     """`tail -f wire.jsonl | wirenews feed -` ends with Ctrl-C: a summary, not a traceback."""
-    # A terminal's foreground job takes SIGINT's default, even where these tests run
-    # with it ignored (in the background): a handler here is the default after exec.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    feeding = subprocess.Popen(
+    feeding = start_as_a_terminal_would(
         [str(WIRENEWS), "feed", "--bootstrap", kafka_bootstrap, "--topic", topic,
          "--partitions", "1", "-"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True,
     )  # fmt: skip
-    signal.signal(signal.SIGINT, previous)
     assert feeding.stdin is not None
     try:
         feeding.stdin.write(article_json(id="first") + b"\n")
