@@ -198,7 +198,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     targets = [wirenews.output, dead_letter_target(wirenews)]
     if outputs.duplicates is not None:
         targets.append(beside_articles(wirenews, "duplicates"))
-    _create_output_topics(wirenews, targets)
+    message_limits = _create_output_topics(wirenews, targets)
     # Files of a run that adds to its folder are named by its start, so runs never mix.
     run_name = time.strftime("-%Y%m%dT%H%M%SZ", time.gmtime()) if adds_to_output(wirenews) else ""
     articles = _write(
@@ -210,6 +210,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
         wirenews=wirenews,
         streaming=streaming,
         run_name=run_name,
+        message_limits=message_limits,
     )
     duplicates = _write(
         outputs.duplicates,
@@ -220,6 +221,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
         wirenews=wirenews,
         streaming=streaming,
         run_name=run_name,
+        message_limits=message_limits,
     )
     # What a topic would not take (too large a message) joins the dead letters.
     refused = [written.refused for written in (articles, duplicates) if written.refused]
@@ -234,6 +236,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
         wirenews=wirenews,
         streaming=streaming,
         run_name=run_name,
+        message_limits=message_limits,
     )
     if outputs.commit is not None:
         acks = [written.acks for written in (articles, duplicates, dead_letters) if written.acks]
@@ -241,14 +244,17 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     return outputs
 
 
-def _create_output_topics(wirenews: WirenewsOptions, targets: list[str]) -> None:
-    """Create the output topics that do not exist yet, on each cluster written to."""
+def _create_output_topics(wirenews: WirenewsOptions, targets: list[str]) -> dict[str, int]:
+    """Create the output topics that do not exist yet; the largest message of each, by URL."""
     topics: dict[str, list[str]] = {}
     for target in filter(is_kafka_url, targets):
         topic = KafkaTopic.parse(target)
         topics.setdefault(topic.bootstrap, []).append(topic.topic)
+    limits = {}
     for bootstrap, names in topics.items():
-        ensure_topics(kafka_settings(wirenews, bootstrap), names)
+        for name, limit in ensure_topics(kafka_settings(wirenews, bootstrap), names).items():
+            limits[str(KafkaTopic(bootstrap, name))] = limit
+    return limits
 
 
 class _Written(NamedTuple):
@@ -268,6 +274,7 @@ def _write(
     wirenews: WirenewsOptions,
     streaming: bool,
     run_name: str,
+    message_limits: dict[str, int],
 ) -> _Written:
     """Write to a topic or a folder; the offsets written, where the sink reports them.
 
@@ -284,6 +291,7 @@ def _write(
             schema_name,
             registry_url=wirenews.schema_registry,
             counter=counter,
+            message_limit=message_limits.get(str(topic)),
         )
         return _Written(written[WriteKafkaAvro.WRITTEN], written[WriteKafkaAvro.REFUSED])
     if streaming:

@@ -144,13 +144,15 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         outputs.after_success()
     counters = job_counters(result)
     keep = wirenews.duplicates == "keep"
+    found_copies = counters.get("dedup.duplicates", 0)
     return JobReport(
         state=str(state),
         streaming=streaming,
         read=counters.get("read.received", 0),
         articles=counters.get("write_articles.ok", 0),
-        duplicates=0 if keep else counters.get("dedup.duplicates", 0),
-        kept_copies=counters.get("dedup.duplicates", 0) if keep else 0,
+        # Less those too large for their topic, which went to the dead letters.
+        duplicates=0 if keep else found_copies - counters.get("write_duplicates.dead_lettered", 0),
+        kept_copies=found_copies if keep else 0,
         dead_letters=counters.get("write_dead_letters.ok", 0),
         elapsed_seconds=time.monotonic() - started,
         result=result,

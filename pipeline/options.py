@@ -265,11 +265,11 @@ def check_flags(flags: Sequence[str], options: PipelineOptions) -> None:
     for flag in (item for item in unknown if item.startswith("-")):
         name = flag.split("=", 1)[0]
         word = name.lstrip("-")
-        meant = difflib.get_close_matches(name, names, n=1, cutoff=0.75) or [
-            known
-            for known in names
-            if len(word) >= _SHORTEST_PART and word in known  # --model
-        ]
+        meant = (
+            difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+            or [known for known in names if known.startswith(name)]  # --nlp, as Beam would take
+            or [known for known in names if len(word) >= _SHORTEST_PART and word in known]
+        )
         if meant:
             message = f"unknown flag {name}: did you mean {meant[0]}?"
             raise WirenewsError(message)

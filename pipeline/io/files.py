@@ -106,21 +106,32 @@ def read_file(
         yield _refuse(path, None, UnsupportedInput(f"unsupported file type: {path}"), b"")
         return
     fmt, gzipped = found
+    lines = 0  # of a JSON Lines file, passed on before any error
     try:
         with open_file(path) as raw:
             stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if gzipped else raw
             if fmt == "jsonl":
-                yield from _read_lines(path, stream, max_record_bytes)
+                for item in _read_lines(path, stream, max_record_bytes):
+                    lines += 1
+                    yield item
             else:
                 yield _read_whole(path, stream, _MEDIA_TYPES[fmt], max_record_bytes)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        error = InvalidEncoding(f"corrupt gzip stream: {exc}")
-        with open_file(path) as raw:  # the letter keeps the file's own bytes, as stored
-            stored = raw.read(MAX_DEAD_LETTER_PAYLOAD)
-            size = len(stored) + _drain(raw)
-        yield _refuse(path, None, error, stored, payload_size=size)
+        read = f" after its first {lines:,} lines, which were read" if lines else ""
+        error = InvalidEncoding(f"corrupt gzip stream{read}: {exc}")
+        yield _refuse(path, None, error, *_stored_prefix(path))
     except OSError as exc:
         yield _refuse(path, None, UnreadableInput(f"cannot read file: {exc}"), b"")
+
+
+def _stored_prefix(path: str) -> tuple[bytes, int | None]:
+    """The file's first bytes as stored (compressed), and its size; nothing if it is gone."""
+    try:
+        with open_file(path) as raw:
+            stored = raw.read(MAX_DEAD_LETTER_PAYLOAD)
+            return stored, len(stored) + _drain(raw)
+    except OSError:
+        return b"", None
 
 
 def _read_whole(

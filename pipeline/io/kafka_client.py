@@ -3,7 +3,7 @@
 Example:
     topic = KafkaTopic.parse("kafka://127.0.0.1:9092/wire")
     settings = KafkaSettings(topic.bootstrap)
-    consumer = KafkaConsumer(**settings.client_config())
+    consumer = KafkaConsumer(**settings.client_config(KafkaConsumer))
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import (
     AuthorizationError,
+    IncompatibleBrokerVersion,
     InvalidReplicationFactorError,
     KafkaConfigurationError,
     KafkaError,
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+KafkaClient = KafkaConsumer | KafkaProducer | KafkaAdminClient
 KAFKA_SCHEME = "kafka://"
 # Headers of an article message: how to parse its value, and where it was read from.
 CONTENT_TYPE_HEADER = "content-type"
@@ -70,6 +72,8 @@ START_POSITIONS = ("earliest", "latest", "committed")
 # the producer keeps retrying a message (pipeline/io/kafka_write.py).
 OUTAGE_PATIENCE_SECONDS = 600.0
 _RETRY_SECONDS = 2.0
+# A topic's largest record batch, so its largest message: Kafka's own name for it.
+_MESSAGE_LIMIT = "max.message.bytes"
 # kafka-python settings that hold secrets: never logged, shown redacted.
 _SECRET_KEYS = frozenset({"sasl_plain_password", "ssl_password", "sasl_oauth_token_provider"})
 # Every setting some kafka-python client takes; anything else is a typo, said so up front.
@@ -199,13 +203,17 @@ class KafkaSettings:
             extra.append((key, _typed(value.strip())))
         return cls(bootstrap=bootstrap, extra=tuple(extra), password_env=password_env)
 
-    def client_config(self) -> dict[str, Any]:
-        """Keyword arguments for any kafka-python client."""
+    def client_config(self, client: type[KafkaClient]) -> dict[str, Any]:
+        """Keyword arguments for a kafka-python ``client`` (class): the settings it takes.
+
+        A producer's ``max_request_size`` given for a job would otherwise stop its
+        consumer and admin client, which refuse settings they do not know.
+        """
         config: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap.split(","),
             "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
             "client_id": "wirenews",
-            **dict(self.extra),
+            **{key: value for key, value in self.extra if key in client.DEFAULT_CONFIG},
         }
         if self.password_env:
             password = os.environ.get(self.password_env)
@@ -214,6 +222,19 @@ class KafkaSettings:
                 raise WirenewsError(message)
             config["sasl_plain_password"] = password
         return config
+
+    def sized_for(self, message_limit: int | None) -> KafkaSettings:
+        """These settings, a producer's largest message at most ``message_limit`` (a topic's).
+
+        The producer then refuses a larger message itself; the broker's refusal would
+        fail an idempotent producer for good, every later send with it.
+        """
+        if message_limit is None:
+            return self
+        others = tuple((key, value) for key, value in self.extra if key != "max_request_size")
+        given = dict(self.extra).get("max_request_size")
+        largest = min(given, message_limit) if isinstance(given, int) else message_limit
+        return replace(self, extra=(*others, ("max_request_size", largest)))
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.extra)
@@ -349,7 +370,7 @@ def consumer(settings: KafkaSettings, **overrides: Any) -> KafkaConsumer:
     """
     try:
         return KafkaConsumer(
-            **{**settings.client_config(), "enable_auto_commit": False, **overrides}
+            **{**settings.client_config(KafkaConsumer), "enable_auto_commit": False, **overrides}
         )
     except KafkaError as exc:
         raise unreachable(settings, exc) from exc
@@ -369,7 +390,7 @@ def producer_config(settings: KafkaSettings, **tuning: Any) -> dict[str, Any]:
         "linger_ms": 20,
         "batch_size": 512 * 1024,
         **tuning,
-        **settings.client_config(),
+        **settings.client_config(KafkaProducer),
     }
 
 
@@ -381,13 +402,19 @@ def producer(settings: KafkaSettings, **tuning: Any) -> KafkaProducer:
         raise unreachable(settings, exc) from exc
 
 
-def message_too_large(what: str, value_size: int, client: KafkaProducer) -> MessageTooLarge:
-    """Why ``client`` refused to send ``what``, whose value is ``value_size`` bytes; what to do."""
+def message_too_large(
+    what: str, value_size: int, client: KafkaProducer, *, topic_limit: bool = False
+) -> MessageTooLarge:
+    """Why ``client`` refused to send ``what``, whose value is ``value_size`` bytes; what to do.
+
+    ``topic_limit``: the producer's limit is the topic's own ``max.message.bytes``.
+    """
     limit = client.config["max_request_size"]
-    message = (
-        f"{what} is {value_size:,} bytes, with its key and headers over the producer's "
-        f"max_request_size of {limit:,} bytes; if the topic's max.message.bytes is larger, "
-        "pass --kafka-config max_request_size=<that size>"
+    message = f"{what} is {value_size:,} bytes, with its key and headers over " + (
+        f"{limit:,} bytes, the largest message the topic takes (its max.message.bytes)"
+        if topic_limit
+        else f"the producer's max_request_size of {limit:,} bytes; if the topic's "
+        "max.message.bytes is larger, pass --kafka-config max_request_size=<that size>"
     )
     return MessageTooLarge(message)
 
@@ -466,7 +493,7 @@ def create_topic(
 
     The replication factor is the cluster's default.
     """
-    admin = KafkaAdminClient(**settings.client_config())
+    admin = KafkaAdminClient(**settings.client_config(KafkaAdminClient))
     try:
         admin.create_topics([NewTopic(topic, partitions, -1, topic_configs=dict(config or {}))])
     except TopicAlreadyExistsError:
@@ -476,33 +503,61 @@ def create_topic(
     return True
 
 
-def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
-    """Create those of ``topics`` that do not exist yet, as the cluster's defaults make them.
+def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
+    """Create those of ``topics`` that do not exist yet; the largest message each takes.
 
     A job checks its output topics at launch, so that no broker answering fails it
     in seconds, not after its writers' ten minutes of patience, and so that a topic
-    need not wait for the broker's auto-creation, which may be off.
+    need not wait for the broker's auto-creation, which may be off. Missing topics
+    are made as the cluster's defaults make them. A topic whose ``max.message.bytes``
+    Kafka would not tell is left out of the answer.
 
     Raises:
         KafkaUnavailable: no broker answered, or Kafka refused to create a missing topic.
     """
+    wanted = list(dict.fromkeys(topics))
     try:
-        admin = KafkaAdminClient(**settings.client_config())
+        admin = KafkaAdminClient(**settings.client_config(KafkaAdminClient))
         try:
-            answer = admin.create_topics({topic: {} for topic in topics}, raise_errors=False)
-            refused = {
-                result["name"]: f"{for_code(result['error_code']).__name__}"
-                + (f" ({result['error_message']})" if result["error_message"] else "")
-                for result in answer["topics"]
-                if for_code(result["error_code"]) not in (NoError, TopicAlreadyExistsError)
-            }
-            # Not allowed to create topics: enough if they are there already.
-            missing = sorted(set(refused) - set(admin.list_topics())) if refused else []
+            _create_missing(admin, wanted)
+            return _message_limits(admin, wanted)
         finally:
             admin.close()
+    except IncompatibleBrokerVersion:  # before Kafka 2.4: the topics are left to the broker
+        LOGGER.info("this Kafka cannot create topics with its defaults: %s", ", ".join(wanted))
+        return {}
     except KafkaError as exc:
         raise unreachable(settings, exc) from exc
+
+
+def _create_missing(admin: KafkaAdminClient, topics: list[str]) -> None:
+    answer = admin.create_topics({topic: {} for topic in topics}, raise_errors=False)
+    refused = {
+        result["name"]: f"{for_code(result['error_code']).__name__}"
+        + (f" ({result['error_message']})" if result["error_message"] else "")
+        for result in answer["topics"]
+        if for_code(result["error_code"]) not in (NoError, TopicAlreadyExistsError)
+    }
+    # Not allowed to create topics: enough if they are there already.
+    missing = sorted(set(refused) - set(admin.list_topics())) if refused else []
     if missing:
         name = missing[0]
         message = f"topic {name} does not exist, and Kafka would not create it: {refused[name]}"
         raise KafkaUnavailable(message, refused=True)
+
+
+def _message_limits(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    resources = [
+        ConfigResource(ConfigResourceType.TOPIC, topic, configs=[_MESSAGE_LIMIT])
+        for topic in topics
+    ]
+    try:
+        described = admin.describe_configs(resources, config_filter="all").get("topic", {})
+    except KafkaError as exc:  # not allowed to describe them, say: the producer's default stands
+        LOGGER.info("cannot learn the output topics' largest message (%s)", exc)
+        return {}
+    return {
+        topic: int(configs[_MESSAGE_LIMIT]["value"])
+        for topic, configs in described.items()
+        if _MESSAGE_LIMIT in configs
+    }

@@ -6,8 +6,9 @@ a schema registry, else bare with headers naming the schema and its fingerprint
 idempotent with ``acks=all``; a bundle completes only once the broker has every
 message, and a broker outage makes it wait and retry rather than drop records.
 Streaming jobs get the written offsets back, so the source's offsets can be
-committed. A record too large for the producer (over its ``max_request_size``,
-1 MiB unless set) comes out as a dead letter instead.
+committed. A record too large for the topic comes out as a dead letter instead:
+the producer is sized to the topic's ``max.message.bytes`` (``message_limit``),
+so that it refuses such a record itself, alone.
 
 Example:
     written = articles | WriteKafkaAvro(settings, "wire-out", "Article", registry_url=None)
@@ -73,11 +74,14 @@ class _WriteKafkaFn(beam.DoFn):
         self,
         settings: KafkaSettings,
         topic: str,
+        *,
         schema_name: str,
         registry_url: str | None,
         step: str,
+        message_limit: int | None,
     ) -> None:
-        self._settings = settings
+        self._settings = settings.sized_for(message_limit)
+        self._sized_to_topic = message_limit is not None
         self._topic = topic
         self._schema_name = schema_name
         self._registry_url = registry_url
@@ -153,7 +157,8 @@ class _WriteKafkaFn(beam.DoFn):
 
     def _refused(self, record: Any, datum: dict[str, Any], size: int) -> DeadLetter:
         """The dead letter of a record the producer would not send, holding it as JSON."""
-        error = message_too_large(f"the {self._schema_name} record", size, self._producer)
+        what = f"the {self._schema_name} record"
+        error = message_too_large(what, size, self._producer, topic_limit=self._sized_to_topic)
         if isinstance(record, DeadLetter):
             raise error  # nowhere left to put it; dead letters keep 64 KiB of a payload at most
         self._metrics.dead_lettered()
@@ -205,10 +210,18 @@ class WriteKafkaAvro(beam.PTransform):
         *,
         registry_url: str | None,
         counter: str,
+        message_limit: int | None = None,
     ) -> None:
         super().__init__()
         load_schema(schema_name)  # fail at construction if it is missing
-        self._fn = _WriteKafkaFn(settings, topic, schema_name, registry_url, counter)
+        self._fn = _WriteKafkaFn(
+            settings,
+            topic,
+            schema_name=schema_name,
+            registry_url=registry_url,
+            step=counter,
+            message_limit=message_limit,
+        )
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         """Send every record; acknowledge offsets once the broker has them."""

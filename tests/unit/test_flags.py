@@ -20,6 +20,7 @@ def check(*flags: str) -> None:
     [
         ("--ouptut", "--output"),  # a typo
         ("--duplicate", "--duplicates"),  # an abbreviation, which Beam would take
+        ("--nlp", "--nlp-processes"),  # a short one
         ("--model", "--spacy-model"),  # part of the name
         ("--direct_num_worker", "--direct_num_workers"),  # Beam's own
     ],
@@ -39,6 +40,8 @@ def test_a_remote_runners_own_flags_pass_on(caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.WARNING, logger="pipeline.options"):
         check("--runner=FlinkRunner", "--checkpointing_interval=1000")
     assert "passing --checkpointing_interval on to the runner" in caplog.text
+    with pytest.raises(WirenewsError, match="did you mean --schema-registry"):  # still ours
+        check("--runner=FlinkRunner", "--sch=http://registry")
 
 
 def test_every_flag_of_the_job_and_of_beam_passes() -> None:

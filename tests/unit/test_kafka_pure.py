@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import (
     InvalidReplicationFactorError,
@@ -80,7 +81,7 @@ def test_settings_pass_through_typed_and_keep_secrets_out(monkeypatch: pytest.Mo
         password_env="WIRE_PASSWORD",
     )
     monkeypatch.setenv("WIRE_PASSWORD", "s3cret")
-    config = settings.client_config()
+    config = settings.client_config(KafkaConsumer)
     assert config["bootstrap_servers"] == ["h:1"]
     assert config["request_timeout_ms"] == 5000
     assert config["ssl_check_hostname"] is False
@@ -92,7 +93,7 @@ def test_settings_pass_through_typed_and_keep_secrets_out(monkeypatch: pytest.Mo
         KafkaSettings.from_flags("h:1", ["nonsense"])
     monkeypatch.delenv("WIRE_PASSWORD")
     with pytest.raises(WirenewsError, match="WIRE_PASSWORD"):
-        settings.client_config()
+        settings.client_config(KafkaConsumer)
 
 
 def test_settings_take_the_java_clients_names_and_refuse_unknown_ones() -> None:
@@ -121,6 +122,9 @@ def test_producer_settings_given_on_the_command_line_win_over_ours() -> None:
     assert config["delivery_timeout_ms"] == 1000  # the caller's own over the defaults
     assert (config["acks"], config["enable_idempotence"]) == ("all", True)
     assert "max_request_size" not in producer_config(KafkaSettings("h:1"))  # Kafka's 1 MiB
+    # Each client gets the settings it takes: the others refuse those they do not know.
+    assert "max_request_size" not in settings.client_config(KafkaConsumer)
+    assert "max_request_size" not in settings.client_config(KafkaAdminClient)
 
 
 def test_a_refusal_is_never_waited_out_as_an_outage() -> None:
