@@ -177,6 +177,22 @@ def test_an_article_too_large_for_the_topic_fails_alone(
     assert message.value == (tmp_path / "a-large.json").read_bytes()
 
 
+def test_a_producer_setting_does_not_stop_the_other_clients(
+    kafka_bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    """Consumers and admin clients refuse settings they do not know: each gets its own."""
+    (tmp_path / "a.jsonl").write_bytes(article_json(id="a1") + b"\n" + article_json(id="a2"))
+    setting = ("--kafka-config", "max_request_size=2000000")
+    fed = summary(feed(kafka_bootstrap, topic, 1, *setting, str(tmp_path / "a.jsonl")))
+    assert fed.startswith(f"sent 2 articles to {topic}")
+    done = run_wirenews(
+        "run", "--source", f"kafka://{kafka_bootstrap}/{topic}", "--until-end",
+        "--output", f"kafka://{kafka_bootstrap}/{topic}-out", *setting,
+    )  # fmt: skip
+    assert summary_counts(summary(done))["articles"] == 2
+    assert sorted(m.key for m in consume_all(kafka_bootstrap, f"{topic}-out")) == [b"a1", b"a2"]
+
+
 def test_seeds_and_poison_messages_through_a_bounded_run(
     kafka_bootstrap: str, topic: str, seeds_dir: Path, tmp_path: Path, produce: Callable
 ) -> None:
