@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -201,31 +202,30 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     message_limits = _create_output_topics(wirenews, targets)
     # Files of a run that adds to its folder are named by its start, so runs never mix.
     run_name = time.strftime("-%Y%m%dT%H%M%SZ", time.gmtime()) if adds_to_output(wirenews) else ""
-    articles = _write(
+    write = functools.partial(
+        _write,
+        wirenews=wirenews,
+        streaming=streaming,
+        run_name=run_name,
+        message_limits=message_limits,
+    )
+    articles = write(
         outputs.articles,
         label="WriteArticles",
         target=wirenews.output,
         prefix=ARTICLES_PREFIX,
         schema_name="Article",
-        wirenews=wirenews,
-        streaming=streaming,
-        run_name=run_name,
-        message_limits=message_limits,
     )
-    duplicates = _write(
+    duplicates = write(
         outputs.duplicates,
         label="WriteDuplicates",
         target=beside_articles(wirenews, "duplicates"),
         prefix=DUPLICATES_PREFIX,
         schema_name="Duplicate",
-        wirenews=wirenews,
-        streaming=streaming,
-        run_name=run_name,
-        message_limits=message_limits,
     )
     # What a topic would not take (too large a message) joins the dead letters.
     refused = [written.refused for written in (articles, duplicates) if written.refused]
-    dead_letters = _write(
+    dead_letters = write(
         (outputs.dead_letters, *refused) | "CollectRefused" >> beam.Flatten()
         if refused
         else outputs.dead_letters,
@@ -233,10 +233,6 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
         target=dead_letter_target(wirenews),
         prefix=DEAD_LETTERS_PREFIX,
         schema_name="DeadLetter",
-        wirenews=wirenews,
-        streaming=streaming,
-        run_name=run_name,
-        message_limits=message_limits,
     )
     if outputs.commit is not None:
         acks = [written.acks for written in (articles, duplicates, dead_letters) if written.acks]
