@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+# The kafka-python clients the pipeline makes, each taking its own set of settings.
 KafkaClient = KafkaConsumer | KafkaProducer | KafkaAdminClient
 KAFKA_SCHEME = "kafka://"
 # Headers of an article message: how to parse its value, and where it was read from.
@@ -380,9 +381,10 @@ def producer_config(settings: KafkaSettings, **tuning: Any) -> dict[str, Any]:
     """An idempotent ``acks=all`` producer: ``tuning`` over our defaults, ``--kafka-config`` wins.
 
     ``max_request_size`` stays at kafka-python's default, Kafka's 1 MiB, the
-    largest message a topic takes unless its ``max.message.bytes`` is raised. A
-    larger message is then refused by the producer itself, alone; refused by the
-    broker, it would fail the idempotent producer for good, every later send with it.
+    largest message a topic takes unless its ``max.message.bytes`` is raised, or
+    at what the settings say (:meth:`KafkaSettings.sized_for` a topic). A larger
+    message is then refused by the producer itself, alone; refused by the broker,
+    it would fail the idempotent producer for good, every later send with it.
     """
     return {
         "acks": "all",
