@@ -223,12 +223,16 @@ def _feed_command(args: argparse.Namespace) -> int:
 
 def _print_count(records: Iterator[object]) -> None:
     """How many records there are; those of readable files, if some are not."""
+    from pipeline.read import UnreadableFiles  # noqa: PLC0415
+
     counted = 0
     try:
         for _ in records:
             counted += 1
-    finally:
+    except UnreadableFiles:
         print(counted)  # noqa: T201
+        raise
+    print(counted)  # noqa: T201
 
 
 def _read_command(args: argparse.Namespace) -> int:

@@ -85,16 +85,22 @@ class JobReport:
         """One line for people: counts, time and rate."""
         if not self.counted:
             return f"{self.state}: the runner reported no counters, in {self.elapsed_seconds:.1f} s"
-        rate = self.read / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
         kept = f" ({self.kept_copies:,} of them copies, kept)" if self.kept_copies else ""
         line = (
             f"{self.state}: read {self.read:,} records: {self.articles:,} articles{kept}, "
             f"{self.duplicates:,} duplicates, {self.dead_letters:,} dead letters, "
-            f"in {self.elapsed_seconds:.1f} s ({rate:,.1f} records/s)"
+            f"in {self.elapsed_seconds:.1f} s"
         )
-        if self.streaming:
-            line += f"; dedup state held: {self.held_fingerprints:,} fingerprints"
-        return line
+        if not self.streaming:  # a stream's time is mostly waiting: a rate would say nothing
+            rate = self.read / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+            return f"{line} ({rate:,.1f} records/s)"
+        unwritten = self.read - self.articles - self.duplicates - self.dead_letters
+        if unwritten > 0:
+            line += (
+                f", {unwritten:,} not written yet (uncommitted: a restart with the same --group "
+                "reads them again)"
+            )
+        return f"{line}; dedup state held: {self.held_fingerprints:,} fingerprints"
 
 
 def run(argv: Sequence[str] | None = None) -> JobReport:

@@ -38,6 +38,7 @@ from transforms.errors import WirenewsError
 
 __all__ = [
     "Record",
+    "UnreadableFiles",
     "avro_files",
     "read_records",
     "table_lines",
@@ -46,6 +47,10 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+_NOT_OUTPUT = (
+    "not the pipeline's output: a message with neither the wirenews-schema-fingerprint header "
+    "nor a schema registry's framing (an input topic, fed with wirenews feed?)"
+)
 # How many unreadable files the final error names.
 _NAMED_FILES = 3
 _TABLE_HEADLINE = 48
@@ -91,6 +96,10 @@ def _reader_schema(writer_schema: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
+class UnreadableFiles(WirenewsError):
+    """Some files could not be read to their end; the others' records came through."""
+
+
 def read_files(paths: Iterable[str]) -> Iterator[Record]:
     """Every record of every file, resolved to the current schema where it is ours.
 
@@ -114,7 +123,7 @@ def read_files(paths: Iterable[str]) -> Iterator[Record]:
     if unreadable:
         shown = ", ".join(unreadable[:_NAMED_FILES]) + (", ..." * (len(unreadable) > _NAMED_FILES))
         message = f"{len(unreadable)} of the files could not be read to their end: {shown}"
-        raise WirenewsError(message)
+        raise UnreadableFiles(message)
 
 
 def _why_unreadable(error: Exception) -> str:
@@ -170,10 +179,10 @@ class _SchemaLookup:
             writer = self._published(fingerprint.decode())
             body = value
         else:
+            schema_id, body = unframe_confluent(value, not_framed=_NOT_OUTPUT)
             if self._registry is None:
                 message = "messages carry registry ids: pass --schema-registry URL"
                 raise WirenewsError(message)
-            schema_id, body = unframe_confluent(value)
             if schema_id not in self._by_id:
                 self._by_id[schema_id] = fastavro.parse_schema(
                     json.loads(self._registry.schema(schema_id))

@@ -8,6 +8,7 @@ the step's counters.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 import apache_beam as beam
@@ -22,6 +23,12 @@ from transforms.nlp_processes import shared_annotator
 from transforms.records import Article
 
 __all__ = ["AnnotateArticles", "ExtractEntities", "ExtractQuotes"]
+
+# BatchElements fits batch sizes to its timings with numpy, which warns, to the job's
+# log, of a poorly conditioned fit while a stream's first batches come in alike. Set
+# here, after numpy's import (which puts its own "always" first), in every worker
+# that runs the step.
+warnings.filterwarnings("ignore", message="Polyfit may be poorly conditioned")
 
 
 class _AnnotateFn(beam.DoFn):

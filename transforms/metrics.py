@@ -29,18 +29,30 @@ class StepMetrics:
         self._ok = Metrics.counter(NAMESPACE, f"{step}.ok")
         self._dead_lettered = Metrics.counter(NAMESPACE, f"{step}.dead_lettered")
         self._count = 0
-        self._started = time.monotonic()
-        self._next_log = self._started + _PROGRESS_INTERVAL_SECONDS
+        # Where the last progress line left off: its count and time.
+        self._logged_count = 0
+        self._logged_at = time.monotonic()
 
     def received(self, count: int = 1) -> None:
-        """Count records that entered the step, logging progress now and then."""
+        """Count records that entered the step, logging progress now and then.
+
+        The rate is since the previous line: a stream says how fast it went lately,
+        not its average since it started.
+        """
         self._received.inc(count)
         self._count += count
         now = time.monotonic()
-        if now >= self._next_log:
-            self._next_log = now + _PROGRESS_INTERVAL_SECONDS
-            rate = self._count / (now - self._started)
-            LOGGER.info("%s: %s records so far (%.0f/s)", self._step, f"{self._count:,}", rate)
+        if now >= self._logged_at + _PROGRESS_INTERVAL_SECONDS:
+            seconds = now - self._logged_at
+            rate = (self._count - self._logged_count) / seconds
+            self._logged_count, self._logged_at = self._count, now
+            LOGGER.info(
+                "%s: %s records so far (%.1f/s over the last %.0f s)",
+                self._step,
+                f"{self._count:,}",
+                rate,
+                seconds,
+            )
 
     def ok(self, count: int = 1) -> None:
         """Count records the step passed on."""

@@ -76,11 +76,13 @@ def frame_confluent(schema_id: int, body: bytes) -> bytes:
     return _HEADER.pack(_MAGIC, schema_id) + body
 
 
-def unframe_confluent(value: bytes) -> tuple[int, bytes]:
-    """The schema id and the Avro body of a Confluent-framed value."""
+def unframe_confluent(
+    value: bytes,
+    not_framed: str = "not a Confluent-framed Avro value (no zero magic byte and schema id)",
+) -> tuple[int, bytes]:
+    """The schema id and the Avro body of a Confluent-framed value; else ``not_framed``, raised."""
     if len(value) < _HEADER.size or value[0] != _MAGIC:
-        message = "not a Confluent-framed Avro value (no zero magic byte and schema id)"
-        raise WirenewsError(message)
+        raise WirenewsError(not_framed)
     _magic, schema_id = _HEADER.unpack_from(value)
     return schema_id, value[_HEADER.size :]
 

@@ -109,6 +109,13 @@ def test_feed_publishes_one_message_per_article(
         json.loads(line)
         for line in (seeds_dir / "002_northwire-feed.jsonl").read_text().splitlines()
     ]
+    # `read` is for the pipeline's output: it says so of an input topic, and prints no count.
+    shown = run_wirenews("read", f"kafka://{kafka_bootstrap}/{topic}", "--count")
+    assert (shown.returncode, shown.stdout) == (1, "")
+    assert "not the pipeline's output" in shown.stderr
+    missing = run_wirenews("read", f"kafka://{kafka_bootstrap}/{topic}-none", "--count")
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert f"topic '{topic}-none' does not exist" in missing.stderr
 
 
 def test_feed_skips_and_counts_what_it_cannot_parse(

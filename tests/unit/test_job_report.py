@@ -26,11 +26,20 @@ def _report(*, counted: bool = True, streaming: bool = True) -> JobReport:
 
 
 def test_a_stream_says_what_it_read_and_the_dedup_state_it_held() -> None:
-    """The rate is of every record read (15 in 5.0 s), duplicates and dead letters too."""
     assert _report().summary() == (
-        "CANCELLED: read 15 records: 13 articles, 2 duplicates, 0 dead letters, in 5.0 s "
-        "(3.0 records/s); dedup state held: 3 fingerprints"
+        "CANCELLED: read 15 records: 13 articles, 2 duplicates, 0 dead letters, in 5.0 s; "
+        "dedup state held: 3 fingerprints"
     )
+
+
+def test_a_stream_stopped_with_records_in_flight_says_they_will_be_read_again() -> None:
+    summary = dataclasses.replace(_report(), read=400).summary()
+    assert "in 5.0 s, 385 not written yet (uncommitted: a restart with the same --group" in summary
+
+
+def test_a_batch_rate_is_of_every_record_read() -> None:
+    """15 in 5.0 s, duplicates and dead letters too."""
+    assert _report(streaming=False).summary().endswith("in 5.0 s (3.0 records/s)")
 
 
 def test_copies_kept_among_the_articles_are_not_counted_twice() -> None:
