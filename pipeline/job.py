@@ -25,6 +25,7 @@ import grpc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
     PipelineOptions,
     PortableOptions,
     StandardOptions,
@@ -42,14 +43,14 @@ from pipeline.graph import (
 from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
 from pipeline.job_server import stop_job_servers
-from pipeline.options import WirenewsOptions, check_flags, parse_options
+from pipeline.options import WirenewsOptions, check_flags, parse_options, runner_kind
 from pipeline.runner import choose_runner, offload_nlp, use_every_core
 from pipeline.signals import handling
 from transforms.dedup import FINGERPRINTS
 from transforms.errors import WirenewsError
 from transforms.metrics import NAMESPACE
 
-__all__ = ["JobFailed", "JobReport", "job_counters", "run"]
+__all__ = ["JobFailed", "JobReport", "job_counters", "leaves_streams_running", "run"]
 
 LOGGER = logging.getLogger(__name__)
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -73,16 +74,22 @@ class JobReport:
     kept_copies: int = 0
     # False when the runner kept its counters to itself: Flink reports none for a cancelled stream.
     counted: bool = True
+    # A stream left running on its own runner (Dataflow): where it is and how to stop it.
+    detached: str = ""
 
     @property
     def succeeded(self) -> bool:
         """Done, or (streaming) stopped on request."""
-        return self.state == PipelineState.DONE or (
-            self.streaming and self.state == PipelineState.CANCELLED
+        return (
+            self.state == PipelineState.DONE
+            or (self.streaming and self.state == PipelineState.CANCELLED)
+            or bool(self.detached)
         )
 
     def summary(self) -> str:
         """One line for people: counts, time and rate."""
+        if self.detached:
+            return f"{self.state}: {self.detached}"
         if not self.counted:
             return f"{self.state}: the runner reported no counters, in {self.elapsed_seconds:.1f} s"
         kept = f" ({self.kept_copies:,} of them copies, kept)" if self.kept_copies else ""
@@ -135,6 +142,8 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
                     _remove_earlier_output(folder)
         try:
             result = pipeline.run()
+            if streaming and leaves_streams_running(options):
+                return _left_running(result, options, time.monotonic() - started)
             state = _wait(result, stop) if streaming else result.wait_until_finish()
         except WirenewsError:
             raise
@@ -165,6 +174,36 @@ def run(argv: Sequence[str] | None = None) -> JobReport:
         held_fingerprints=counters.get(FINGERPRINTS, 0),
         # Flink reports no counters for a cancelled stream: say so rather than count zeros.
         counted=bool(counters) or state != PipelineState.CANCELLED,
+    )
+
+
+def leaves_streams_running(options: PipelineOptions) -> bool:
+    """Whether a stream is left to run on its own once submitted, rather than waited for.
+
+    Dataflow runs a stream by itself, and its Flex Template launcher must end once
+    the job is submitted: waiting for a stop signal, the launcher would time out, or
+    cancel the stream on the way.
+    """
+    return runner_kind(options) == "dataflow"
+
+
+def _left_running(result: PipelineResult, options: PipelineOptions, seconds: float) -> JobReport:
+    job_id = getattr(result, "job_id", lambda: "?")()
+    region = options.view_as(GoogleCloudOptions).region
+    return JobReport(
+        state=str(result.state),
+        streaming=True,
+        read=0,
+        articles=0,
+        duplicates=0,
+        dead_letters=0,
+        elapsed_seconds=seconds,
+        result=result,
+        counted=False,
+        detached=(
+            f"the stream runs on Dataflow as job {job_id}; stop it with "
+            f"`gcloud dataflow jobs drain {job_id} --region={region}`"
+        ),
     )
 
 

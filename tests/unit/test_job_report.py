@@ -5,9 +5,10 @@ import signal
 import threading
 
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
-from pipeline.job import JobReport, _asked_to_stop, _noting_interrupts
+from pipeline.job import JobReport, _asked_to_stop, _noting_interrupts, leaves_streams_running
 
 
 def _report(*, counted: bool = True, streaming: bool = True) -> JobReport:
@@ -48,6 +49,19 @@ def test_copies_kept_among_the_articles_are_not_counted_twice() -> None:
     assert report.summary().startswith(
         "CANCELLED: read 15 records: 15 articles (2 of them copies, kept), 0 duplicates, "
     )
+
+
+def test_a_stream_on_dataflow_is_left_running_and_the_summary_says_how_to_stop_it() -> None:
+    """Its Flex Template launcher must end once the job is submitted; Dataflow runs it."""
+    for runner in ("DataflowRunner", "dataflow", "apache_beam.runners.DataflowRunner"):
+        assert leaves_streams_running(PipelineOptions([f"--runner={runner}"]))
+    for runner in ("PrismRunner", "FlinkRunner", "PortableRunner", "DirectRunner"):
+        assert not leaves_streams_running(PipelineOptions([f"--runner={runner}"]))
+    left = dataclasses.replace(
+        _report(counted=False), state="RUNNING", detached="the stream runs on Dataflow as job j"
+    )
+    assert left.succeeded
+    assert left.summary() == "RUNNING: the stream runs on Dataflow as job j"
 
 
 def test_without_counters_from_the_runner_it_says_so_rather_than_zero() -> None:
