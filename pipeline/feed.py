@@ -201,7 +201,7 @@ def feed(
     client = producer(settings)
     try:
         if partitions and create_topic(settings, topic, partitions):
-            LOGGER.info("created topic %s with %d partitions", topic, partitions)
+            LOGGER.info("created topic %s with %s", topic, _partitions_said(partitions))
         messages = _messages(raw_inputs(paths, stdin), report)
         if STDIN not in paths:  # a line on stdin goes at once, never kept for the next
             messages = _read_while_asking(client, topic, messages)
@@ -309,6 +309,10 @@ def _partitions_for(client: KafkaProducer, topic: str) -> None:
     # The first send meets the same error (a bad topic name, a timeout) and reports it.
     with contextlib.suppress(Exception):
         client.partitions_for(topic)
+
+
+def _partitions_said(count: int) -> str:
+    return f"{count} partition{'' if count == 1 else 's'}"
 
 
 def _skip(report: FeedReport, origin: str, reason: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -332,7 +333,9 @@ class BrokerWatch:
 
 
 def _first_line(error: BaseException) -> str:
-    return (str(error).splitlines() or [""])[0][:200]
+    """The error's first line, without the ``[Error 58] ClassName: `` kafka-python starts with."""
+    line = (str(error).splitlines() or [""])[0]
+    return re.sub(rf"^(\[Error -?\d+\] )?{type(error).__name__}: ", "", line)[:200]
 
 
 _T = TypeVar("_T")

@@ -134,8 +134,9 @@ def test_a_refusal_is_never_waited_out_as_an_outage() -> None:
     assert not retriable(_raised_from(unreachable(settings, refusal), refusal))
     assert retriable(KafkaConnectionError("gone"))
     assert retriable(InvalidReplicationFactorError("no broker alive while one restarts"))
-    assert "refused the client: " in str(unreachable(settings, refusal))
-    assert "Authentication failed" in str(unreachable(settings, refusal))
+    assert str(unreachable(settings, refusal)) == (  # kafka-python's class name said once
+        "Kafka at h:1 refused the client: Authentication failed: Invalid username or password"
+    )
     calls = []
 
     def refuse() -> None:
