@@ -71,7 +71,7 @@ class FeedReport:
         rate = self.sent / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
         return (
             f"{'stopped: ' if self.stopped else ''}"
-            f"sent {self.sent:,} article{'' if self.sent == 1 else 's'} to {self.topic} "
+            f"sent {_counted(self.sent, 'article')} to {self.topic} "
             f"in {self.elapsed_seconds:.1f} s "
             f"({rate:,.0f}/s); skipped {len(self.skipped):,} unparseable; "
             f"failed {len(self.failed):,}"
@@ -201,7 +201,7 @@ def feed(
     client = producer(settings)
     try:
         if partitions and create_topic(settings, topic, partitions):
-            LOGGER.info("created topic %s with %s", topic, _partitions_said(partitions))
+            LOGGER.info("created topic %s with %s", topic, _counted(partitions, "partition"))
         messages = _messages(raw_inputs(paths, stdin), report)
         if STDIN not in paths:  # a line on stdin goes at once, never kept for the next
             messages = _read_while_asking(client, topic, messages)
@@ -311,8 +311,9 @@ def _partitions_for(client: KafkaProducer, topic: str) -> None:
         client.partitions_for(topic)
 
 
-def _partitions_said(count: int) -> str:
-    return f"{count} partition{'' if count == 1 else 's'}"
+def _counted(count: int, thing: str) -> str:
+    """``1 article``, ``2,000 articles``."""
+    return f"{count:,} {thing}{'' if count == 1 else 's'}"
 
 
 def _skip(report: FeedReport, origin: str, reason: str) -> None:

@@ -196,9 +196,11 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     wirenews = options.view_as(WirenewsOptions)
     outputs = build_outputs(pipeline, options)
     streaming = is_streaming(options)
-    targets = [wirenews.output, dead_letter_target(wirenews)]
+    duplicates_target = beside_articles(wirenews, "duplicates")
+    dead_letters_target = dead_letter_target(wirenews)
+    targets = [wirenews.output, dead_letters_target]
     if outputs.duplicates is not None:
-        targets.append(beside_articles(wirenews, "duplicates"))
+        targets.append(duplicates_target)
     message_limits = _create_output_topics(wirenews, targets)
     # Files of a run that adds to its folder are named by its start, so runs never mix.
     run_name = time.strftime("-%Y%m%dT%H%M%SZ", time.gmtime()) if adds_to_output(wirenews) else ""
@@ -219,7 +221,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
     duplicates = write(
         outputs.duplicates,
         label="WriteDuplicates",
-        target=beside_articles(wirenews, "duplicates"),
+        target=duplicates_target,
         prefix=DUPLICATES_PREFIX,
         schema_name="Duplicate",
     )
@@ -230,7 +232,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> JobOutputs:
         if refused
         else outputs.dead_letters,
         label="WriteDeadLetters",
-        target=dead_letter_target(wirenews),
+        target=dead_letters_target,
         prefix=DEAD_LETTERS_PREFIX,
         schema_name="DeadLetter",
     )

@@ -42,6 +42,7 @@ from pipeline.graph import (
 )
 from pipeline.io.avro import AVRO_SUFFIX
 from pipeline.io.kafka_client import is_kafka_url
+from pipeline.io.paths import is_local
 from pipeline.job_server import stop_job_servers
 from pipeline.options import WirenewsOptions, check_flags, parse_options, runner_kind
 from pipeline.runner import choose_runner, offload_nlp, use_every_core
@@ -348,7 +349,7 @@ def _check_places(wirenews: WirenewsOptions) -> None:
             message = f"--{name} is required"
             raise WirenewsError(message)
     for flag, target in (("--output", wirenews.output), ("--dead-letters", wirenews.dead_letters)):
-        if target and "://" not in target and os.path.isfile(target):
+        if target and is_local(target) and os.path.isfile(target):
             message = f"{flag} {target} is a file: the job writes its files into a folder"
             raise WirenewsError(message)
 

@@ -32,7 +32,7 @@ from pipeline.io.kafka_avro import (
     unframe_confluent,
 )
 from pipeline.io.kafka_client import KafkaSettings, KafkaTopic, consumer, is_kafka_url
-from pipeline.io.paths import is_local, match_files, missing, open_file
+from pipeline.io.paths import is_local, match_files, must_exist, open_file
 from schemas import load_schema, short_name
 from transforms.errors import WirenewsError
 
@@ -51,6 +51,8 @@ _NOT_OUTPUT = (
     "not the pipeline's output: a message with neither the wirenews-schema-fingerprint header "
     "nor a schema registry's framing (an input topic, fed with wirenews feed?)"
 )
+# What fastavro raises for a file that is not Avro, or is cut short (or the file system).
+_UNREADABLE = (ValueError, EOFError, OSError)
 # How many unreadable files the final error names.
 _NAMED_FILES = 3
 _TABLE_HEADLINE = 48
@@ -72,9 +74,7 @@ def avro_files(source: str) -> list[str]:
     A file named on its own is read whatever its name ends with.
     """
     local = is_local(source)
-    if missing(source):
-        message = f"{source!r} does not exist"
-        raise WirenewsError(message)
+    must_exist(source)
     if local and os.path.isfile(source):
         return [os.path.abspath(source)]
     folder = source.endswith("/") or (local and os.path.isdir(source))
@@ -117,7 +117,7 @@ def read_files(paths: Iterable[str]) -> Iterator[Record]:
                 file.seek(0)  # the header again, now read with today's schema as the reader's
                 for datum in fastavro.reader(file, reader_schema=_reader_schema(writer_schema)):
                     yield Record(datum, writer_schema)
-        except (ValueError, EOFError, OSError, fastavro.read.SchemaResolutionError) as exc:
+        except (*_UNREADABLE, fastavro.read.SchemaResolutionError) as exc:
             LOGGER.error("cannot read %s: %s", path, _why_unreadable(exc))
             unreadable.append(path)
     if unreadable:
@@ -237,7 +237,7 @@ def _header_schema(path: str) -> dict[str, Any]:
     try:
         with open_file(path) as file:
             return fastavro.reader(file).writer_schema
-    except (ValueError, EOFError, OSError) as exc:
+    except _UNREADABLE as exc:
         message = f"cannot read {path}: {_why_unreadable(exc)}"
         raise WirenewsError(message) from exc
 

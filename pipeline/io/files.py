@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import IO
 
-from pipeline.io.paths import is_local, match_files, missing, open_file
+from pipeline.io.paths import is_local, match_files, must_exist, open_file
 from transforms.deadletters import MAX_DEAD_LETTER_PAYLOAD, make_dead_letter
 from transforms.errors import (
     InvalidEncoding,
@@ -67,9 +67,7 @@ def list_source(source: str) -> list[tuple[str, int]]:
     local = is_local(source)
     if local:
         source = os.path.abspath(os.path.expanduser(source))
-    if missing(source):
-        message = f"{source!r} does not exist"
-        raise WirenewsError(message)
+    must_exist(source)
     is_folder = source.endswith("/") or (local and os.path.isdir(source))
     try:
         sizes = match_files(source, folder=is_folder)

@@ -17,7 +17,9 @@ import os
 import re
 from typing import IO
 
-__all__ = ["is_local", "match_files", "missing", "open_file"]
+from transforms.errors import WirenewsError
+
+__all__ = ["is_local", "match_files", "must_exist", "open_file"]
 
 # What Beam's FileSystems take for a scheme (FileSystems.URI_SCHEMA_PATTERN), and for a glob.
 _SCHEME = re.compile(r"[a-zA-Z][-a-zA-Z0-9+.]*://")
@@ -29,9 +31,15 @@ def is_local(path: str) -> bool:
     return not _SCHEME.match(path.strip())
 
 
-def missing(source: str) -> bool:
-    """Whether ``source`` names a local file or folder that does not exist (not a glob)."""
-    return is_local(source) and not _GLOB.search(source) and not os.path.exists(source)
+def must_exist(source: str) -> None:
+    """Refuse a ``source`` that names a local file or folder that does not exist (not a glob).
+
+    Raises:
+        WirenewsError: it does not exist.
+    """
+    if is_local(source) and not _GLOB.search(source) and not os.path.exists(source):
+        message = f"{source!r} does not exist"
+        raise WirenewsError(message)
 
 
 def match_files(source: str, *, folder: bool) -> dict[str, int]:
